@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file that could not be read or written, or whose content was refused.
+///
+/// It carries the path so that every message a user sees names the file at fault.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    /// What went wrong: an operating-system message or the format error that refused the content.
+    public let reason: any Error & Sendable
+
+    public init(path: String, reason: any Error & Sendable) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// An operating-system error, with the call that failed and `strerror`'s text.
+public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let operation: String
+    public let code: Int32
+
+    public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
+}
+
+/// Whole-file reads and atomic writes with plain POSIX calls.
+///
+/// Foundation's `Data(contentsOf:)` reports failures as Cocoa errors whose text varies by platform;
+/// these helpers give the user the errno message ("No such file or directory") and the path.
+public enum FileIO {
+    /// Reads a whole file into memory.
+    public static func read(_ path: String) throws(FileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, reason: SystemError(operation: "open", code: errno)) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw FileError(path: path, reason: SystemError(operation: "stat", code: errno))
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            throw FileError(path: path, reason: SystemError(operation: "read", code: EISDIR))
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(info.st_size))
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, reason: SystemError(operation: "read", code: errno))
+            }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Writes a whole file through a temporary file and a rename, so readers never see half a file.
+    public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
+        let temporary = path + ".partial-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileError(path: path, reason: SystemError(operation: "open", code: errno)) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw FileError(path: path, reason: SystemError(operation: "write", code: code))
+            }
+            written += count
+        }
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileError(path: path, reason: SystemError(operation: "close", code: code))
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FileError(path: path, reason: SystemError(operation: "rename", code: code))
+        }
+    }
+}
