@@ -1,0 +1,328 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a document is not JSON, with the byte offset, line and column of the problem.
+public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    public let offset: Int
+    public let line: Int
+    public let column: Int
+
+    public var description: String { "\(message) at line \(line), column \(column)" }
+}
+
+/// A strict RFC 8259 parser over UTF-8 bytes.
+///
+/// It refuses everything the RFC does (trailing commas, comments, single quotes, leading zeros, control
+/// characters in strings, invalid UTF-8, text after the value), limits nesting so hostile input cannot
+/// exhaust the stack, and reads numbers with correct rounding (a fast exact path, otherwise `strtod`).
+public struct JSONParser {
+    /// How deeply arrays and objects may nest.
+    public static let maximumDepth = 512
+
+    /// Whether the bare tokens `NaN`, `Infinity` and `-Infinity` (which Python's `json` writes) parse as
+    /// numbers, so that a validator can reject them by name instead of as a syntax error.
+    public var allowsNonFiniteTokens: Bool
+
+    public init(allowsNonFiniteTokens: Bool = false) {
+        self.allowsNonFiniteTokens = allowsNonFiniteTokens
+    }
+
+    /// Parses one JSON document.
+    public func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
+            var cursor = Cursor(bytes: buffer, allowsNonFiniteTokens: allowsNonFiniteTokens)
+            cursor.skipWhitespace()
+            let value = try cursor.parseValue(depth: 0)
+            cursor.skipWhitespace()
+            guard cursor.index == buffer.count else { throw cursor.error("unexpected text after the JSON value") }
+            return value
+        }
+    }
+}
+
+private struct Cursor {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let allowsNonFiniteTokens: Bool
+    var index = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>, allowsNonFiniteTokens: Bool) {
+        self.bytes = bytes
+        self.allowsNonFiniteTokens = allowsNonFiniteTokens
+    }
+
+    func error(_ message: String, at position: Int? = nil) -> JSONSyntaxError {
+        let offset = min(position ?? index, bytes.count)
+        var line = 1
+        var lineStart = 0
+        for position in 0..<offset where bytes[position] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = position + 1
+        }
+        return JSONSyntaxError(message: message, offset: offset, line: line, column: offset - lineStart + 1)
+    }
+
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard let byte = current else { throw error("unexpected end of the document; expected a value") }
+        switch byte {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "N") where allowsNonFiniteTokens: return try literal("NaN", .number(.nan))
+        case UInt8(ascii: "I") where allowsNonFiniteTokens: return try literal("Infinity", .number(.infinity))
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        default: throw error("unexpected character '\(printable(byte))'; expected a value")
+        }
+    }
+
+    mutating func literal(_ word: StaticString, _ value: JSONValue) throws(JSONSyntaxError) -> JSONValue {
+        let length = word.utf8CodeUnitCount
+        guard bytes.count - index >= length,
+            memcmp(bytes.baseAddress! + index, word.utf8Start, length) == 0
+        else { throw error("invalid literal; expected '\(word)'") }
+        index += length
+        return value
+    }
+
+    mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard depth <= JSONParser.maximumDepth else { throw error("arrays and objects nest too deeply") }
+        index += 1
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return .array(elements)
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue(depth: depth))
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return .array(elements)
+            case nil: throw error("unexpected end of the document inside an array")
+            case let byte?: throw error("unexpected character '\(printable(byte))' in an array; expected ',' or ']'")
+            }
+        }
+    }
+
+    mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard depth <= JSONParser.maximumDepth else { throw error("arrays and objects nest too deeply") }
+        index += 1
+        var members: [JSONMember] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else { throw error("expected a quoted member name") }
+            let key = try parseString()
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw error("expected ':' after a member name") }
+            index += 1
+            skipWhitespace()
+            members.append(JSONMember(key, try parseValue(depth: depth)))
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return .object(members)
+            case nil: throw error("unexpected end of the document inside an object")
+            case let byte?: throw error("unexpected character '\(printable(byte))' in an object; expected ',' or '}'")
+            }
+        }
+    }
+
+    mutating func parseString() throws(JSONSyntaxError) -> String {
+        let start = index
+        index += 1
+        var scalars: [UInt8] = []
+        var runStart = index
+        while true {
+            guard let byte = current else { throw error("unterminated string", at: start) }
+            switch byte {
+            case UInt8(ascii: "\""):
+                scalars.append(contentsOf: bytes[runStart..<index])
+                index += 1
+                guard let string = String(validating: scalars, as: UTF8.self) else {
+                    throw error("invalid UTF-8 in a string", at: start)
+                }
+                return string
+            case UInt8(ascii: "\\"):
+                scalars.append(contentsOf: bytes[runStart..<index])
+                try parseEscape(into: &scalars)
+                runStart = index
+            case 0..<0x20:
+                throw error("control character in a string; escape it")
+            default:
+                index += 1
+            }
+        }
+    }
+
+    mutating func parseEscape(into output: inout [UInt8]) throws(JSONSyntaxError) {
+        index += 1
+        guard let byte = current else { throw error("unterminated escape sequence") }
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): output.append(byte)
+        case UInt8(ascii: "b"): output.append(0x08)
+        case UInt8(ascii: "f"): output.append(0x0C)
+        case UInt8(ascii: "n"): output.append(0x0A)
+        case UInt8(ascii: "r"): output.append(0x0D)
+        case UInt8(ascii: "t"): output.append(0x09)
+        case UInt8(ascii: "u"):
+            var scalar = try parseHexQuad()
+            if (0xD800..<0xDC00).contains(scalar) {
+                guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"),
+                    bytes[index + 1] == UInt8(ascii: "u")
+                else { throw error("a high surrogate escape must be followed by a low surrogate escape") }
+                index += 2
+                let low = try parseHexQuad()
+                guard (0xDC00..<0xE000).contains(low) else { throw error("invalid low surrogate escape") }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            } else if (0xDC00..<0xE000).contains(scalar) {
+                throw error("a low surrogate escape without a high surrogate")
+            }
+            output.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
+        default:
+            throw error("invalid escape sequence '\\\(printable(byte))'", at: index - 2)
+        }
+    }
+
+    mutating func parseHexQuad() throws(JSONSyntaxError) -> UInt32 {
+        guard bytes.count - index >= 4 else { throw error("a \\u escape needs four hexadecimal digits") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw error("a \\u escape needs four hexadecimal digits")
+            }
+            value = value << 4 | UInt32(digit)
+            index += 1
+        }
+        return value
+    }
+
+    /// Reads a number token and converts it with correct rounding.
+    mutating func parseNumber() throws(JSONSyntaxError) -> Double {
+        let start = index
+        var negative = false
+        if current == UInt8(ascii: "-") {
+            negative = true
+            index += 1
+            if allowsNonFiniteTokens, current == UInt8(ascii: "I") {
+                _ = try literal("Infinity", .null)
+                return -.infinity
+            }
+        }
+        var mantissa: UInt64 = 0
+        var digitCount = 0
+        var exponentAdjustment = 0
+
+        guard let first = current, isDigit(first) else { throw error("a number needs a digit after '-'") }
+        if first == UInt8(ascii: "0") {
+            index += 1
+            if let next = current, isDigit(next) { throw error("numbers must not have leading zeros") }
+        } else {
+            while let byte = current, isDigit(byte) {
+                accumulate(byte, into: &mantissa, digitCount: &digitCount)
+                index += 1
+            }
+        }
+        if current == UInt8(ascii: ".") {
+            index += 1
+            guard let byte = current, isDigit(byte) else { throw error("a decimal point must be followed by a digit") }
+            while let byte = current, isDigit(byte) {
+                if accumulate(byte, into: &mantissa, digitCount: &digitCount) { exponentAdjustment -= 1 }
+                index += 1
+            }
+        }
+        var exponent = 0
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            var exponentNegative = false
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") {
+                exponentNegative = current == UInt8(ascii: "-")
+                index += 1
+            }
+            guard let byte = current, isDigit(byte) else { throw error("an exponent needs at least one digit") }
+            while let byte = current, isDigit(byte) {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(byte - UInt8(ascii: "0")) }
+                index += 1
+            }
+            if exponentNegative { exponent = -exponent }
+        }
+
+        // Clinger's fast path: an exact integer mantissa below 2^53 times an exact power of ten is
+        // correctly rounded by one multiplication or division. Everything else goes to strtod.
+        let totalExponent = exponent + exponentAdjustment
+        if digitCount <= 15, abs(totalExponent) <= 22 {
+            let magnitude = Double(mantissa)
+            let value =
+                totalExponent >= 0 ? magnitude * powersOfTen[totalExponent] : magnitude / powersOfTen[-totalExponent]
+            return negative ? -value : value
+        }
+        return convertWithStrtod(from: start)
+    }
+
+    /// Adds a digit to the mantissa while it still fits 19 digits; returns whether it was kept (for
+    /// digits after the point, a kept digit moves the exponent).
+    @discardableResult
+    func accumulate(_ byte: UInt8, into mantissa: inout UInt64, digitCount: inout Int) -> Bool {
+        if mantissa == 0 && byte == UInt8(ascii: "0") { return true }
+        digitCount += 1
+        guard digitCount <= 19 else { return false }
+        mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
+        return true
+    }
+
+    func convertWithStrtod(from start: Int) -> Double {
+        let length = index - start
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
+            for offset in 0..<length { buffer[offset] = CChar(bitPattern: bytes[start + offset]) }
+            buffer[length] = 0
+            return strtod(buffer.baseAddress!, nil)
+        }
+    }
+
+    func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    func printable(_ byte: UInt8) -> String {
+        byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\u{" + String(byte, radix: 16) + "}"
+    }
+}
+
+private let powersOfTen: [Double] = (0...22).map { exponent in
+    var value = 1.0
+    for _ in 0..<exponent { value *= 10 }
+    return value
+}

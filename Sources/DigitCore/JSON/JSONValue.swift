@@ -1,0 +1,44 @@
+/// A parsed JSON document (RFC 8259).
+///
+/// DigitCore parses JSON itself rather than through `Codable` so that a refusal can name the exact
+/// element at fault ("layer 2: weights row 7 has 24 numbers; expected 400") and so that NaN and
+/// Infinity, which Python's `json` module writes although JSON has no such numbers, can be reported as
+/// non-finite values instead of as a syntax error at some column.
+public enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    /// Members in document order; a repeated key keeps its last value on lookup, as most parsers do.
+    case object([JSONMember])
+
+    /// The value of `key` when this is an object holding it.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.last(where: { $0.key == key })?.value
+    }
+
+    /// The JSON type's name, for messages such as "expected an array; got a string".
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// One `"key": value` member of a JSON object.
+public struct JSONMember: Equatable, Sendable {
+    public var key: String
+    public var value: JSONValue
+
+    public init(_ key: String, _ value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
+}
