@@ -1,0 +1,45 @@
+/// A fully connected layer: h = f(W·x + b).
+///
+/// `weights` is row-major with one row per unit, `weights[j * inputSize + i]` connecting input `i`
+/// to unit `j`, so each unit's pre-activation is one contiguous dot product. (Keras stores the
+/// transpose, `kernel[i][j]`; the `.npz` import transposes it.)
+public struct DenseLayer: Equatable, Sendable {
+    public let inputSize: Int
+    public let units: Int
+    public let activation: Activation
+    public internal(set) var weights: [Float]
+    public internal(set) var bias: [Float]
+
+    /// Creates a layer; the caller guarantees the sizes (``ModelFile`` validates untrusted ones).
+    public init(inputSize: Int, units: Int, activation: Activation, weights: [Float], bias: [Float]) {
+        precondition(inputSize > 0 && units > 0, "a layer needs at least one input and one unit")
+        precondition(weights.count == inputSize * units, "weights must hold inputSize × units values")
+        precondition(bias.count == units, "bias must hold one value per unit")
+        self.inputSize = inputSize
+        self.units = units
+        self.activation = activation
+        self.weights = weights
+        self.bias = bias
+    }
+
+    /// Weights plus biases.
+    public var parameterCount: Int { weights.count + bias.count }
+
+    /// Computes the layer's output for `count` samples stored one after another in `input`.
+    @inlinable
+    func forward(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
+        weights.withUnsafeBufferPointer { weights in
+            bias.withUnsafeBufferPointer { bias in
+                for sample in 0..<count {
+                    let x = input + sample * inputSize
+                    let h = output + sample * units
+                    for unit in 0..<units {
+                        h[unit] =
+                            VectorMath.dot(weights.baseAddress! + unit * inputSize, x, count: inputSize) + bias[unit]
+                    }
+                    activation.apply(UnsafeMutableBufferPointer(start: h, count: units))
+                }
+            }
+        }
+    }
+}
