@@ -1,0 +1,305 @@
+extension Model {
+    /// The format's name, the first thing a reader checks.
+    public static let formatName = "digits-model"
+    /// The format version this build reads and writes.
+    public static let formatVersion = 1
+    /// The most input values a model may take (a 4096x4096 image), so that a hostile shape cannot overflow sizes.
+    public static let maximumInputSize = 1 << 24
+
+    /// Reads and validates a model file. The checksum is of the file's bytes, as `sha256sum` prints it.
+    public static func load(contentsOf path: String) throws(FileError) -> (model: Model, sha256: String) {
+        let bytes = try FileIO.read(path)
+        do {
+            return (try Model(jsonBytes: bytes), SHA256.hexDigest(bytes))
+        } catch {
+            throw FileError(path: path, reason: error)
+        }
+    }
+
+    /// Writes the model file. The text depends only on the model, so equal models give equal bytes.
+    public func save(to path: String) throws(FileError) {
+        try FileIO.write(Array(jsonText().utf8), to: path)
+    }
+
+    /// Parses and validates a model file's bytes; every shape and every number is checked.
+    public init(jsonBytes: [UInt8]) throws(ModelFileError) {
+        let document: JSONValue
+        do {
+            document = try JSONParser(allowsNonFiniteTokens: true).parse(jsonBytes)
+        } catch {
+            throw .notJSON(error)
+        }
+        let root = FieldReader(document, path: "")
+        try root.refuseUnknownKeys([
+            "format", "format_version", "name", "classes", "input_shape", "layers", "provenance",
+        ])
+        let format = try root["format"].string()
+        guard format == Self.formatName else {
+            throw .invalid(path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
+        }
+        let version = try root["format_version"].integer()
+        guard version == Self.formatVersion else {
+            throw .invalid(
+                path: "format_version",
+                problem: "is \(version); this build reads version \(Self.formatVersion) (upgrade digits to read it)")
+        }
+        let name = try root["name"].string()
+        let inputShape = try root["input_shape"].integers()
+        let classes = try root["classes"].integers()
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ (1...Self.maximumInputSize).contains($0) }),
+            inputShape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Self.maximumInputSize
+        else {
+            throw .invalid(
+                path: "input_shape",
+                problem: "must hold positive sizes whose product is at most \(Self.maximumInputSize); got \(inputShape)"
+            )
+        }
+        var inputs = inputShape.reduce(1, *)
+        let layerReaders = try root["layers"].array()
+        guard !layerReaders.isEmpty else { throw .invalid(path: "layers", problem: "must hold at least one layer") }
+        var layers: [DenseLayer] = []
+        for reader in layerReaders {
+            let layer = try Self.readLayer(reader, inputs: inputs)
+            layers.append(layer)
+            inputs = layer.units
+        }
+        let network = Network(layers: layers)
+
+        var provenance: [JSONMember] = []
+        if let value = root.optional("provenance") {
+            guard case .object(let members) = value.value else {
+                throw .invalid(path: "provenance", problem: "must be an object")
+            }
+            provenance = members
+        }
+        self.init(name: name, classes: classes, inputShape: inputShape, network: network, provenance: provenance)
+        try validate()
+    }
+
+    /// Checks what the types alone do not: the name, the classes, the output layer, and that every weight
+    /// and bias is a finite number. Loading runs it; so does anything that builds a model to save.
+    public func validate() throws(ModelFileError) {
+        guard Self.isValidName(name) else {
+            throw .invalid(path: "name", problem: "must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
+        }
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw .invalid(path: "input_shape", problem: "must hold positive sizes; got \(inputShape)")
+        }
+        guard inputShape.reduce(1, *) == network.inputSize else {
+            throw .invalid(
+                path: "input_shape",
+                problem:
+                    "\(inputShape) holds \(inputShape.reduce(1, *)) values but the first layer takes \(network.inputSize)"
+            )
+        }
+        guard classes.allSatisfy({ $0 >= 0 }) else {
+            throw .invalid(path: "classes", problem: "labels must not be negative")
+        }
+        guard Set(classes).count == classes.count else {
+            throw .invalid(path: "classes", problem: "must not repeat a label")
+        }
+        for (index, layer) in network.layers.enumerated() {
+            if let position = layer.weights.firstIndex(where: { !$0.isFinite }) {
+                throw .invalid(
+                    path: "layers[\(index)].weights[\(position / layer.inputSize)][\(position % layer.inputSize)]",
+                    problem: Self.nonFiniteProblem(layer.weights[position]))
+            }
+            if let position = layer.bias.firstIndex(where: { !$0.isFinite }) {
+                throw .invalid(
+                    path: "layers[\(index)].bias[\(position)]", problem: Self.nonFiniteProblem(layer.bias[position]))
+            }
+        }
+        try Self.checkOutput(of: network, classes: classes)
+    }
+
+    private static func nonFiniteProblem(_ value: Float) -> String {
+        "is \(value.isNaN ? "NaN" : "infinite (or too large for a 32-bit float)"); every weight and bias must be a finite number"
+    }
+
+    /// Whether `name` can name a model in URLs and metrics without escaping.
+    public static func isValidName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                    true
+                default: false
+                }
+            }
+    }
+
+    private static func readLayer(_ reader: FieldReader, inputs: Int) throws(ModelFileError) -> DenseLayer {
+        try reader.refuseUnknownKeys(["units", "activation", "weights", "bias"])
+        let units = try reader["units"].integer(minimum: 1)
+        let activationName = try reader["activation"].string()
+        guard let activation = Activation(rawValue: activationName) else {
+            throw .invalid(
+                path: reader.path + ".activation",
+                problem: "'\(activationName)' is not an activation; use one of "
+                    + Activation.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let rows = try reader["weights"].array()
+        guard rows.count == units else {
+            throw .invalid(
+                path: reader.path + ".weights",
+                problem:
+                    "has \(rows.count) rows; expected \(units), one per unit (each row holds the unit's \(inputs) input weights)"
+            )
+        }
+        var weights: [Float] = []
+        for row in rows { weights += try row.floats(count: inputs, meaning: "one per input") }
+        let bias = try reader["bias"].floats(count: units, meaning: "one per unit")
+        return DenseLayer(inputSize: inputs, units: units, activation: activation, weights: weights, bias: bias)
+    }
+
+    private static func checkOutput(of network: Network, classes: [Int]) throws(ModelFileError) {
+        let last = network.layers[network.layers.count - 1]
+        let path = "layers[\(network.layers.count - 1)]"
+        if last.units == 1 {
+            guard last.activation == .sigmoid else {
+                throw .invalid(
+                    path: path + ".activation", problem: "a single output unit must be 'sigmoid' (it is P(class 1))")
+            }
+            guard classes.count == 2 else {
+                throw .invalid(
+                    path: "classes", problem: "a single sigmoid output needs exactly two classes; got \(classes.count)")
+            }
+        } else {
+            guard last.activation == .softmax else {
+                throw .invalid(
+                    path: path + ".activation",
+                    problem: "an output of \(last.units) units must be 'softmax' (one probability per class)")
+            }
+            guard classes.count == last.units else {
+                throw .invalid(
+                    path: "classes", problem: "has \(classes.count) labels but the output layer has \(last.units) units"
+                )
+            }
+        }
+    }
+
+    /// The model file's text: indented JSON with one line per weight row.
+    public func jsonText() -> String {
+        func floats(_ values: ArraySlice<Float>) -> String {
+            "[" + values.map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
+        }
+        var lines = [
+            "{",
+            "  \"format\": \(JSONWriter.string(Self.formatName)),",
+            "  \"format_version\": \(Self.formatVersion),",
+            "  \"name\": \(JSONWriter.string(name)),",
+            "  \"classes\": [\(classes.map(String.init).joined(separator: ", "))],",
+            "  \"input_shape\": [\(inputShape.map(String.init).joined(separator: ", "))],",
+            "  \"layers\": [",
+        ]
+        for (index, layer) in network.layers.enumerated() {
+            lines.append("    {")
+            lines.append("      \"units\": \(layer.units),")
+            lines.append("      \"activation\": \(JSONWriter.string(layer.activation.rawValue)),")
+            lines.append("      \"bias\": \(floats(layer.bias[...])),")
+            lines.append("      \"weights\": [")
+            for unit in 0..<layer.units {
+                let row = layer.weights[unit * layer.inputSize..<(unit + 1) * layer.inputSize]
+                lines.append("        " + floats(row) + (unit == layer.units - 1 ? "" : ","))
+            }
+            lines.append("      ]")
+            lines.append("    }" + (index == network.layers.count - 1 ? "" : ","))
+        }
+        lines.append("  ],")
+        lines.append("  \"provenance\": " + JSONWriter.pretty(.object(provenance), level: 1))
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Typed access to a parsed document with the path of each element, so a refusal names it.
+struct FieldReader {
+    let value: JSONValue
+    let path: String
+
+    init(_ value: JSONValue, path: String) {
+        self.value = value
+        self.path = path
+    }
+
+    func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    /// A required member.
+    subscript(key: String) -> FieldReader {
+        get throws(ModelFileError) {
+            guard case .object = value else {
+                throw .invalid(path: path, problem: "must be an object; got \(value.typeName)")
+            }
+            guard let member = value[key] else { throw .invalid(path: child(key), problem: "is missing") }
+            return FieldReader(member, path: child(key))
+        }
+    }
+
+    func optional(_ key: String) -> FieldReader? {
+        value[key].map { FieldReader($0, path: child(key)) }
+    }
+
+    func refuseUnknownKeys(_ known: Set<String>) throws(ModelFileError) {
+        guard case .object(let members) = value else {
+            throw .invalid(path: path, problem: "must be an object; got \(value.typeName)")
+        }
+        if let unknown = members.first(where: { !known.contains($0.key) }) {
+            throw .invalid(
+                path: child(unknown.key),
+                problem: "is not a known field; expected " + known.sorted().joined(separator: ", "))
+        }
+    }
+
+    func string() throws(ModelFileError) -> String {
+        guard case .string(let text) = value else {
+            throw .invalid(path: path, problem: "must be a string; got \(value.typeName)")
+        }
+        return text
+    }
+
+    func integer(minimum: Int = Int.min) throws(ModelFileError) -> Int {
+        guard case .number(let number) = value else {
+            throw .invalid(path: path, problem: "must be an integer; got \(value.typeName)")
+        }
+        guard number == number.rounded() else {
+            throw .invalid(path: path, problem: "must be an integer; got \(number)")
+        }
+        guard abs(number) < 0x1p53 else { throw .invalid(path: path, problem: "is too large; got \(number)") }
+        guard Int(number) >= minimum else {
+            throw .invalid(path: path, problem: "must be at least \(minimum); got \(Int(number))")
+        }
+        return Int(number)
+    }
+
+    func integers() throws(ModelFileError) -> [Int] {
+        var result: [Int] = []
+        for element in try array() { result.append(try element.integer()) }
+        return result
+    }
+
+    func array() throws(ModelFileError) -> [FieldReader] {
+        guard case .array(let elements) = value else {
+            throw .invalid(path: path, problem: "must be an array; got \(value.typeName)")
+        }
+        return elements.enumerated().map { FieldReader($1, path: "\(path)[\($0)]") }
+    }
+
+    /// An array of exactly `count` finite numbers that fit a Float.
+    func floats(count: Int, meaning: String) throws(ModelFileError) -> [Float] {
+        guard case .array(let elements) = value else {
+            throw .invalid(path: path, problem: "must be an array; got \(value.typeName)")
+        }
+        guard elements.count == count else {
+            throw .invalid(path: path, problem: "has \(elements.count) numbers; expected \(count), \(meaning)")
+        }
+        var result: [Float] = []
+        for (index, element) in elements.enumerated() {
+            guard case .number(let number) = element else {
+                throw .invalid(path: "\(path)[\(index)]", problem: "must be a number; got \(element.typeName)")
+            }
+            result.append(Float(number))
+        }
+        return result
+    }
+}

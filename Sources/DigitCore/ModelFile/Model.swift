@@ -1,0 +1,67 @@
+/// A trained classifier: the network, the class labels its outputs stand for, the input shape it expects,
+/// and where it came from.
+///
+/// One sigmoid output unit is the seed's binary classifier: the output is P(class 1), and class 1 is
+/// predicted when it is at least 0.5. Several softmax units give one probability per class.
+public struct Model: Equatable, Sendable {
+    public var name: String
+    /// Class labels in output order; for a binary model `[0, 1]`.
+    public var classes: [Int]
+    /// The input's shape, row-major (`[20, 20]` for the digit models).
+    public var inputShape: [Int]
+    public var network: Network
+    /// How the model was made: training data checksums, seed, epochs, test metrics, ... Informational,
+    /// kept as written.
+    public var provenance: [JSONMember]
+
+    public init(name: String, classes: [Int], inputShape: [Int], network: Network, provenance: [JSONMember] = []) {
+        self.name = name
+        self.classes = classes
+        self.inputShape = inputShape
+        self.network = network
+        self.provenance = provenance
+    }
+
+    /// Whether the model is the single-sigmoid-output binary kind.
+    public var isBinary: Bool { network.outputSize == 1 }
+
+    /// Predicts the class index of each of `count` images (flat, `count × inputSize` values).
+    public func classify(_ images: [Float], count: Int) -> [Int] {
+        let outputs = network.predictBatch(images, count: count)
+        let width = network.outputSize
+        return outputs.withUnsafeBufferPointer { buffer in
+            (0..<count).map {
+                Classification.decide(UnsafeBufferPointer(rebasing: buffer[$0 * width..<($0 + 1) * width])).classIndex
+            }
+        }
+    }
+
+    /// Evaluates the model on labelled images whose labels are class indices.
+    public func evaluate(on data: LabelledImages) -> EvaluationReport {
+        var confusion = ConfusionMatrix(classCount: classes.count)
+        for (predicted, actual) in zip(classify(data.pixels, count: data.count), data.labels) {
+            confusion.record(predicted: predicted, actual: actual)
+        }
+        return EvaluationReport(classes: classes, confusion: confusion)
+    }
+
+    /// The original `get_model_info` keys, with shapes as Keras reports them (`null` for the batch dimension).
+    public var info: JSONValue {
+        let layerInfo: [JSONValue] = network.layers.enumerated().map { index, layer in
+            .object([
+                JSONMember("name", .string("dense_\(index + 1)")),
+                JSONMember("type", .string("Dense")),
+                JSONMember("units", .number(Double(layer.units))),
+                JSONMember("activation", .string(layer.activation.rawValue)),
+                JSONMember("params", .number(Double(layer.parameterCount))),
+            ])
+        }
+        return .object([
+            JSONMember("model_type", .string("Sequential")),
+            JSONMember("input_shape", .array([.null, .number(Double(network.inputSize))])),
+            JSONMember("output_shape", .array([.null, .number(Double(network.outputSize))])),
+            JSONMember("total_params", .number(Double(network.parameterCount))),
+            JSONMember("layers", .array(layerInfo)),
+        ])
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+@testable import DigitCore
+
+@Suite("Model files")
+struct ModelFileTests {
+    let model = Model(
+        name: "tiny", classes: [0, 1], inputShape: [2, 2],
+        network: Network(inputSize: 4, layers: [(3, .relu), (1, .sigmoid)], seed: 5),
+        provenance: [JSONMember("seed", .number(5)), JSONMember("note", .string("test"))])
+
+    @Test("a model survives saving and loading exactly")
+    func roundTrip() throws {
+        let path = temporaryPath(".json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.save(to: path)
+        let (loaded, sha256) = try Model.load(contentsOf: path)
+        #expect(loaded == model)
+        #expect(sha256 == SHA256.hexDigest(Array(model.jsonText().utf8)))
+        #expect(loaded.jsonText() == model.jsonText())
+    }
+
+    @Test("the bundled models load and have the documented sizes")
+    func bundledModels() throws {
+        let (binary, _) = try Model.load(contentsOf: projectPath("data/models/binary.json"))
+        #expect(binary.network.parameterCount == 10_431)
+        #expect(binary.network.layers.map(\.units) == [25, 15, 1])
+        #expect(binary.network.layers.allSatisfy { $0.activation == .sigmoid })
+        let (tenClass, _) = try Model.load(contentsOf: projectPath("data/models/ten-class.json"))
+        #expect(tenClass.classes == Array(0..<10))
+        #expect(tenClass.network.parameterCount < 250_000)
+    }
+
+    /// The model's text with one substitution, to produce each kind of broken file.
+    func broken(_ transform: (String) -> String) -> [UInt8] {
+        Array(transform(model.jsonText()).utf8)
+    }
+
+    func expectRefusal(
+        _ bytes: [UInt8], path: String, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        do {
+            _ = try Model(jsonBytes: bytes)
+            Issue.record("expected a refusal", sourceLocation: sourceLocation)
+        } catch {
+            if case .invalid(let errorPath, let problem) = error {
+                #expect(errorPath == path, sourceLocation: sourceLocation)
+                #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
+            } else {
+                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    @Test("every shape and number is checked, and the message names the element")
+    func validation() throws {
+        let layer0 = model.network.layers[0]
+        let firstRow = "[" + layer0.weights[0..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
+        let shortRow = "[" + layer0.weights[0..<3].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: firstRow, with: shortRow) }, path: "layers[0].weights[0]",
+            containing: "has 3 numbers; expected 4")
+        let nanRow = "[NaN, " + layer0.weights[1..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: firstRow, with: nanRow) }, path: "layers[0].weights[0][0]",
+            containing: "is NaN")
+        let hugeRow = "[1e39, " + layer0.weights[1..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: firstRow, with: hugeRow) }, path: "layers[0].weights[0][0]",
+            containing: "infinite")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"relu\"", with: "\"tanh\"") }, path: "layers[0].activation",
+            containing: "not an activation")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"units\": 3", with: "\"units\": 4") }, path: "layers[0].weights",
+            containing: "has 3 rows; expected 4")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"classes\": [0, 1]", with: "\"classes\": [0, 1, 2]") },
+            path: "classes", containing: "exactly two classes")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [20, 20]") },
+            path: "layers[0].weights[0]", containing: "expected 400")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"format_version\": 1", with: "\"format_version\": 2") },
+            path: "format_version", containing: "reads version 1")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"name\": \"tiny\"", with: "\"name\": \"a b\"") }, path: "name",
+            containing: "letters")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"units\"", with: "\"unit\"") }, path: "layers[0].unit",
+            containing: "not a known field")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"sigmoid\"", with: "\"relu\"") }, path: "layers[1].activation",
+            containing: "must be 'sigmoid'")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"format\": \"digits-model\",", with: "") }, path: "format",
+            containing: "missing")
+        expectRefusal(
+            broken {
+                $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [100000000, 100000000]")
+            }, path: "input_shape", containing: "at most")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [1e300, 4]") },
+            path: "input_shape[0]", containing: "too large")
+        expectRefusal(
+            broken { $0.replacingOccurrences(of: "\"units\": 3", with: "\"units\": 2.5") }, path: "layers[0].units",
+            containing: "must be an integer")
+    }
+
+    @Test("broken JSON is reported with its position")
+    func notJSON() {
+        #expect(throws: ModelFileError.self) { try Model(jsonBytes: Array("{\"format\": ".utf8)) }
+        #expect(throws: ModelFileError.self) { try Model(jsonBytes: []) }
+        #expect(throws: ModelFileError.self) { try Model(jsonBytes: Array("[1, 2]".utf8)) }
+    }
+
+    @Test("every truncation of a model file is refused, never crashes")
+    func truncations() {
+        let bytes = Array(model.jsonText().utf8)
+        for length in stride(from: 0, to: bytes.count - 2, by: 3) {
+            #expect(throws: ModelFileError.self) { try Model(jsonBytes: Array(bytes[0..<length])) }
+        }
+    }
+
+    @Test("info has the original's get_model_info keys")
+    func info() {
+        #expect(model.info["model_type"] == .string("Sequential"))
+        #expect(model.info["input_shape"] == .array([.null, .number(4)]))
+        #expect(model.info["output_shape"] == .array([.null, .number(1)]))
+        #expect(model.info["total_params"] == .number(19))
+    }
+}
