@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `digits` command line: train, evaluate and inspect digit models.
+@main
+struct Digits: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digits",
+        abstract: "Handwritten digit recognition: train, evaluate and inspect the models.",
+        subcommands: [Train.self, Evaluate.self, Info.self, Import.self]
+    )
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import DigitCore
+
+/// `digits info`: what the original's `get_model_info` returned, plus the file's identity and provenance.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a model's type, input and output shapes, parameter count and layers.")
+
+    @Option(help: "The model file.")
+    var model: String = DefaultPaths.binaryModel
+
+    @Flag(help: "Print the information as JSON.")
+    var json = false
+
+    func run() throws {
+        let (model, sha256) = try Model.load(contentsOf: self.model)
+        guard case .object(var members) = model.info else { return }
+        if json {
+            members += [
+                JSONMember("name", .string(model.name)),
+                JSONMember("sha256", .string(sha256)),
+                JSONMember("classes", .array(model.classes.map { .number(Double($0)) })),
+                JSONMember("provenance", .object(model.provenance)),
+            ]
+            print(JSONWriter.pretty(.object(members)))
+            return
+        }
+        let network = model.network
+        print("Name:             \(model.name)")
+        print("File:             \(self.model) (sha256 \(sha256))")
+        print("Model type:       Sequential")
+        print(
+            "Input shape:      (None, \(network.inputSize))  [\(model.inputShape.map(String.init).joined(separator: "x")) row-major]"
+        )
+        print("Output shape:     (None, \(network.outputSize))")
+        print("Total parameters: \(network.parameterCount)")
+        print("Classes:          \(model.classes.map(String.init).joined(separator: ", "))")
+        print("Layers:")
+        for (index, layer) in network.layers.enumerated() {
+            print(
+                "  dense_\(index + 1)  \(layer.inputSize) -> \(layer.units)  \(layer.activation.rawValue)  \(layer.parameterCount) parameters"
+            )
+        }
+        if !model.provenance.isEmpty {
+            print("Provenance:")
+            for member in model.provenance {
+                print("  \(member.key): \(JSONWriter.compact(member.value))")
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import ArgumentParser
+import DigitCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `digits train`: trains a model on the training split and writes a model file.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model and write it as a model file.",
+        discussion: """
+            The binary task is the original's: digit 0 versus digit 1, a 400-25-15-1 sigmoid network. The
+            ten-class task recognises 0-9 with ReLU hidden layers and a softmax output. Training is seeded:
+            the same options give a byte-identical file. Set SOURCE_DATE_EPOCH to record a creation time.
+            """
+    )
+
+    enum Task: String, ExpressibleByArgument, CaseIterable {
+        case binary
+        case tenClass = "ten-class"
+
+        var classes: [Int] { self == .binary ? [0, 1] : Array(0..<10) }
+        var defaultHidden: [Int] { self == .binary ? [25, 15] : [256, 128] }
+        var defaultActivation: Activation { self == .binary ? .sigmoid : .relu }
+        var defaultEpochs: Int { self == .binary ? 60 : 60 }
+        var defaultAugmentShift: Int { self == .binary ? 0 : 2 }
+        var loss: Loss { self == .binary ? .binaryCrossEntropy : .categoricalCrossEntropy }
+    }
+
+    @Option(help: "binary (digit 0 versus 1) or ten-class (0-9).")
+    var task: Task = .binary
+
+    @Option(help: "Passes over the training data. (default: 60)")
+    var epochs: Int?
+
+    @Option(help: "Images per gradient step.")
+    var batchSize: Int = 32
+
+    @Option(help: "Adam's learning rate.")
+    var learningRate: Float = 0.001
+
+    @Option(help: "Hidden layer sizes, comma-separated. (default: 25,15 binary, 256,128 ten-class)")
+    var hidden: CommaSeparated<Int>?
+
+    @Option(help: "Hidden layers' activation: sigmoid, relu or linear. (default: sigmoid binary, relu ten-class)")
+    var activation: Activation?
+
+    @Option(
+        help:
+            "Shift each training image by up to this many pixels at random, 0 for none. (default: 0 binary, 2 ten-class)"
+    )
+    var augmentShift: Int?
+
+    @Option(help: "Seed for initial weights, shuffling and augmentation.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Training images (.npy).")
+    var trainImages: String = DefaultPaths.trainImages
+
+    @Option(help: "Training labels (.npy).")
+    var trainLabels: String = DefaultPaths.trainLabels
+
+    @OptionGroup(title: "Test data (for the metrics recorded in the model file)")
+    var testData: TestDataOptions
+
+    @Option(help: "The model's name. (default: the task's name)")
+    var name: String?
+
+    @Option(help: "Where to write the model file.")
+    var output: String
+
+    func validate() throws {
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1; got \(epochs)") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1; got \(batchSize)") }
+        if !(learningRate > 0 && learningRate.isFinite) {
+            throw ValidationError("--learning-rate must be a positive number; got \(learningRate)")
+        }
+        if let hidden, hidden.values.contains(where: { $0 < 1 }) {
+            throw ValidationError("--hidden sizes must be positive whole numbers; got \(hidden.values)")
+        }
+        if activation == .softmax { throw ValidationError("--activation softmax is for output layers only") }
+        if let augmentShift, !(0...10).contains(augmentShift) {
+            throw ValidationError("--augment-shift must be from 0 to 10 pixels; got \(augmentShift)")
+        }
+        if let name, !Model.isValidName(name) {
+            throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
+        }
+    }
+
+    func run() throws {
+        let imagesBytes = try FileIO.read(trainImages)
+        let labelsBytes = try FileIO.read(trainLabels)
+        let training = try decodeTrainingSet(imagesBytes, labelsBytes).keeping(classes: task.classes)
+        guard training.count > 0 else { throw CommandFailure("\(trainLabels): no images of classes \(task.classes)") }
+
+        let hiddenSizes = hidden?.values ?? task.defaultHidden
+        let hiddenActivation = activation ?? task.defaultActivation
+        let outputUnits = task == .binary ? 1 : task.classes.count
+        let layerShapes =
+            hiddenSizes.map { (units: $0, activation: hiddenActivation) }
+            + [(units: outputUnits, activation: task.loss.outputActivation)]
+        var options = TrainingOptions(epochs: epochs ?? task.defaultEpochs, seed: seed)
+        options.batchSize = batchSize
+        options.learningRate = learningRate
+        options.augmentShift = augmentShift ?? task.defaultAugmentShift
+
+        let network = Network(inputSize: training.pixelsPerImage, layers: layerShapes, seed: seed)
+        var trainer = try Trainer(network: network, loss: task.loss, options: options)
+        let progress = ProgressLine()
+        for _ in 0..<options.epochs {
+            let summary = trainer.trainEpoch(on: training)
+            progress.show(
+                "epoch \(summary.epoch)/\(options.epochs)  loss \(decimalText(summary.loss))  accuracy \(decimalText(summary.accuracy))"
+            )
+        }
+        progress.finish()
+
+        var model = Model(
+            name: name ?? task.rawValue, classes: task.classes, inputShape: [20, 20], network: trainer.network)
+        let report = model.evaluate(on: try testData.load(for: model))
+        model.provenance = provenance(
+            options: options, imagesBytes: imagesBytes, labelsBytes: labelsBytes, samples: training.count,
+            report: report)
+        try model.save(to: output)
+        let (_, sha256) = try Model.load(contentsOf: output)
+        print(
+            "wrote \(output) (sha256 \(sha256)): \(model.network.parameterCount) parameters, test accuracy \(decimalText(report.accuracy)) on \(report.totalSamples) images"
+        )
+    }
+
+    private func decodeTrainingSet(_ imagesBytes: [UInt8], _ labelsBytes: [UInt8]) throws -> LabelledImages {
+        let images: NumPyArray
+        let labels: NumPyArray
+        do { images = try NumPyArray(npyBytes: imagesBytes) } catch {
+            throw FileError(path: trainImages, reason: error)
+        }
+        do { labels = try NumPyArray(npyBytes: labelsBytes) } catch {
+            throw FileError(path: trainLabels, reason: error)
+        }
+        do {
+            return try LabelledImages(images: images, labels: labels, classCount: digitClassCount)
+        } catch {
+            throw FileError(path: "\(trainImages) with \(trainLabels)", reason: error)
+        }
+    }
+
+    private func provenance(
+        options: TrainingOptions, imagesBytes: [UInt8], labelsBytes: [UInt8], samples: Int, report: EvaluationReport
+    ) -> [JSONMember] {
+        var members: [JSONMember] = [
+            JSONMember("trained_by", .string("digits train")),
+            JSONMember("task", .string(task.rawValue)),
+            JSONMember(
+                "training_data",
+                .object([
+                    JSONMember("images", .string(lastPathComponent(trainImages))),
+                    JSONMember("images_sha256", .string(SHA256.hexDigest(imagesBytes))),
+                    JSONMember("labels", .string(lastPathComponent(trainLabels))),
+                    JSONMember("labels_sha256", .string(SHA256.hexDigest(labelsBytes))),
+                    JSONMember("samples", .number(Double(samples))),
+                ])),
+            JSONMember("seed", .number(Double(options.seed))),
+            JSONMember("epochs", .number(Double(options.epochs))),
+            JSONMember("batch_size", .number(Double(options.batchSize))),
+            JSONMember("optimizer", .string("adam")),
+            // The Float's shortest decimal ("0.001"), not its binary value widened (0.0010000000474974513).
+            JSONMember("learning_rate", .number(Double(options.learningRate.description) ?? 0)),
+            JSONMember("loss", .string(task.loss.rawValue)),
+            JSONMember("augment_shift", .number(Double(options.augmentShift))),
+            JSONMember("test_metrics", report.json),
+        ]
+        if let created = creationTime() { members.append(JSONMember("created", .string(created))) }
+        return members
+    }
+
+    /// The creation time from `SOURCE_DATE_EPOCH` (the reproducible-builds convention), or none: a clock
+    /// reading would make two trainings with one seed differ, and byte-identical output is the promise.
+    private func creationTime() -> String? {
+        guard let text = getenv("SOURCE_DATE_EPOCH").map({ String(cString: $0) }), let seconds = Int(text) else {
+            return nil
+        }
+        return Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
+    }
+}
+
+/// One progress line per epoch: redrawn in place on a terminal, plain lines when piped to a file or CI log.
+struct ProgressLine {
+    let isTerminal = isatty(STDOUT_FILENO) == 1
+
+    func show(_ line: String) {
+        if isTerminal {
+            print("\r\u{1B}[2K" + line, terminator: "")
+        } else {
+            print(line)
+        }
+        fflush(nil)
+    }
+
+    func finish() {
+        if isTerminal { print("") }
+    }
+}
+
+func lastPathComponent(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+@Suite("The digits command line")
+struct CommandLineTests {
+    @Test("evaluate reports the bundled binary model at 0.99 or better on the 180 test zeros and ones")
+    func evaluateBinary() throws {
+        let result = try CommandRunner.run(["evaluate", "--model", "data/models/binary.json", "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
+        #expect(report["total_samples"] as? Int == 180)
+        #expect((report["accuracy"] as? Double ?? 0) >= 0.99)
+        for key in ["precision", "recall", "f1_score", "correct_predictions", "confusion_matrix"] {
+            #expect(report[key] != nil, "\(key)")
+        }
+    }
+
+    @Test("evaluate reports the ten-class model at 0.95 or better on the 900 test digits")
+    func evaluateTenClass() throws {
+        let result = try CommandRunner.run(["evaluate", "--model", "data/models/ten-class.json", "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
+        #expect(report["total_samples"] as? Int == 900)
+        #expect((report["accuracy"] as? Double ?? 0) >= 0.95)
+        #expect((report["per_class"] as? [Any])?.count == 10)
+    }
+
+    @Test("evaluate prints the original's report as text")
+    func evaluateText() throws {
+        let result = try CommandRunner.run(["evaluate"])
+        #expect(result.status == 0)
+        for label in [
+            "Accuracy:", "Precision:", "Recall:", "F1 score:", "Total samples:       180", "Correct predictions:",
+            "Confusion matrix",
+        ] {
+            #expect(result.standardOutput.contains(label), "\(label)")
+        }
+    }
+
+    @Test("info prints the original's model info")
+    func info() throws {
+        let result = try CommandRunner.run(["info", "--model", "data/models/binary.json"])
+        #expect(result.status == 0)
+        for label in [
+            "Model type:", "Input shape:      (None, 400)", "Output shape:     (None, 1)", "Total parameters: 10431",
+            "dense_1  400 -> 25  sigmoid",
+        ] {
+            #expect(result.standardOutput.contains(label), "\(label)")
+        }
+    }
+
+    @Test("training twice with one seed writes byte-identical files")
+    func trainDeterministic() throws {
+        let first = CommandRunner.temporaryPath(".json")
+        let second = CommandRunner.temporaryPath(".json")
+        defer {
+            try? FileManager.default.removeItem(atPath: first)
+            try? FileManager.default.removeItem(atPath: second)
+        }
+        for path in [first, second] {
+            // An empty SOURCE_DATE_EPOCH (whatever the caller's shell has) means no creation time.
+            let result = try CommandRunner.run(
+                ["train", "--epochs", "2", "--seed", "3", "--output", path], environment: ["SOURCE_DATE_EPOCH": ""])
+            #expect(result.status == 0, "\(result.standardError)")
+            #expect(result.standardOutput.contains("epoch 2/2  loss "))
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: first)) == Data(contentsOf: URL(fileURLWithPath: second)))
+        let text = try String(contentsOfFile: first, encoding: .utf8)
+        for field in [
+            "\"images_sha256\": \"1bd2073650abd29440c0d54bc110f9a47135fb2dd43a420c8ccf7f91f6d88c04\"", "\"seed\": 3",
+            "\"epochs\": 2", "\"test_metrics\"",
+        ] {
+            #expect(text.contains(field), "\(field)")
+        }
+        #expect(!text.contains("\"created\""))
+    }
+
+    @Test("SOURCE_DATE_EPOCH records the creation time")
+    func creationTime() throws {
+        let path = CommandRunner.temporaryPath(".json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try CommandRunner.run(
+            ["train", "--epochs", "1", "--output", path], environment: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("\"created\": \"2023-11-14T22:13:20Z\""))
+    }
+
+    @Test("import turns Keras .npz weights into a model that info reads")
+    func importKeras() throws {
+        let path = CommandRunner.temporaryPath(".json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try CommandRunner.run([
+            "import", "--weights", CommandRunner.fixture("keras_deflate.npz"), "--activations", "relu,softmax",
+            "--input-shape", "2,2", "--name", "keras", "--output", path,
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        let info = try CommandRunner.run(["info", "--model", path])
+        #expect(info.standardOutput.contains("Total parameters: 23"))
+    }
+
+    /// Each bad input exits non-zero with one clear line naming the problem, and never crashes.
+    @Test(
+        "bad input fails cleanly",
+        arguments: [
+            (["evaluate", "--model", "missing.json"], "missing.json: open failed: No such file or directory"),
+            (["evaluate", "--images", "Tests/DigitCoreTests/Fixtures/truncated.npy"], "is truncated"),
+            (["evaluate", "--labels", "Tests/DigitCoreTests/Fixtures/complex.npy"], "unsupported dtype '<c8'"),
+            (
+                [
+                    "evaluate", "--images", "Tests/DigitCoreTests/Fixtures/images_4.npy", "--labels",
+                    "Tests/DigitCoreTests/Fixtures/labels_out_of_range.npy",
+                ], "labels[2] is 12"
+            ),
+            (
+                [
+                    "evaluate", "--images", "Tests/DigitCoreTests/Fixtures/images_3.npy", "--labels",
+                    "Tests/DigitCoreTests/Fixtures/labels_4.npy",
+                ], "3 images but 4 labels"
+            ),
+            (["evaluate", "--images", "Tests/DigitCoreTests/Fixtures/big_endian.npy"], "big-endian"),
+            (["train", "--epochs", "0", "--output", "/tmp/x.json"], "--epochs must be at least 1"),
+            (["train", "--output", "/nonexistent-folder/model.json", "--epochs", "1"], "No such file or directory"),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_stored.npz", "--activations", "relu",
+                    "--input-shape", "2,2", "--output", "/tmp/x.json",
+                ], "2 layers (W1 to W2) but 1 activations"
+            ),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_stored.npz", "--activations",
+                    "relu,softmax", "--output", "/tmp/x.json",
+                ], "expected (400, units)"
+            ),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/corrupt_deflate.npz", "--activations",
+                    "relu,softmax", "--output", "/tmp/x.json",
+                ], "corrupt .npz archive"
+            ),
+        ])
+    func badInput(arguments: [String], message: String) throws {
+        let result = try CommandRunner.run(arguments)
+        #expect(result.status != 0)
+        #expect(result.status < 128, "exited by a signal: a crash")
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+    }
+
+    @Test(
+        "bad model files fail cleanly, naming the layer",
+        arguments: [
+            ("wrong-shape", "layers[0].weights[0]: has 399 numbers; expected 400"),
+            ("nan-weight", "layers[1].bias[3]: is NaN"),
+        ])
+    func badModel(kind: String, message: String) throws {
+        var text = try String(
+            contentsOfFile: CommandRunner.projectFolder.appendingPathComponent("data/models/binary.json").path,
+            encoding: .utf8)
+        var lines = text.components(separatedBy: "\n")
+        if kind == "wrong-shape" {
+            let index = lines.firstIndex { $0.hasPrefix("        [") }!
+            lines[index] = lines[index].replacingOccurrences(
+                of: #"^(\s*\[)[^,]+, "#, with: "$1", options: .regularExpression)
+        } else {
+            let index = lines.indices.filter { lines[$0].contains("\"bias\"") }[1]
+            var numbers = lines[index].components(separatedBy: ", ")
+            numbers[3] = "NaN"
+            lines[index] = numbers.joined(separator: ", ")
+        }
+        text = lines.joined(separator: "\n")
+        let path = CommandRunner.temporaryPath(".json")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try CommandRunner.run(["evaluate", "--model", path])
+        #expect(result.status == 1)
+        #expect(result.standardError.contains(message), "\(result.standardError)")
+    }
+
+    @Test("--help documents every option and its default")
+    func help() throws {
+        let result = try CommandRunner.run(["train", "--help"])
+        #expect(result.status == 0)
+        for text in [
+            "--epochs", "--batch-size", "(default: 32)", "--learning-rate", "(default: 0.001)", "--hidden", "--seed",
+            "(default: 42)", "--output",
+        ] {
+            #expect(result.standardOutput.contains(text), "\(text)")
+        }
+    }
+}
