@@ -7,15 +7,19 @@ let package = Package(
     products: [
         .executable(name: "digits", targets: ["digits"]),
         .library(name: "DigitCore", targets: ["DigitCore"]),
+        .library(name: "HTTPCore", targets: ["HTTPCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         /// The system zlib, used to inflate deflate-compressed `.npz` entries.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         /// The network, its training, metrics and file formats.
         .target(name: "DigitCore", dependencies: ["CZlib"]),
+        /// A generic HTTP/1.1 server on POSIX sockets and Dispatch; knows nothing of digits.
+        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         /// The command line: train, evaluate, info, import.
         .executableTarget(
             name: "digits",
@@ -23,6 +27,10 @@ let package = Package(
                 "DigitCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .testTarget(
+            name: "HTTPCoreTests",
+            dependencies: ["HTTPCore"]
         ),
         .testTarget(
             name: "DigitCoreTests",

@@ -1,0 +1,414 @@
+/// An incremental HTTP/1.1 request parser (RFC 9112): bytes in; a request, "need more", or an error out.
+///
+/// It never touches a socket, so it can be tested with any split of the input, and it gives the same
+/// result however the bytes are split: it keeps its scanning position between calls instead of
+/// rescanning. It is strict where leniency lets a request be read two ways (the root of request
+/// smuggling): bare CR or LF, whitespace before a colon, folded lines, conflicting or repeated lengths and
+/// transfer codings other than `chunked` are refused. After an error every call throws it again.
+public struct HTTPRequestParser: Sendable {
+    public let limits: HTTPParserLimits
+
+    private var buffer: [UInt8] = []
+    /// The first byte not yet consumed.
+    private var position = 0
+    /// While reading a head or trailers: how far lines have been checked, and where the current line starts.
+    private var scanIndex = 0
+    private var lineStart = 0
+    private var state: State = .head
+    private var body: [UInt8] = []
+
+    private enum State: Sendable {
+        case head
+        case fixedBody(HTTPRequestHead, remaining: Int)
+        case chunkSize(HTTPRequestHead)
+        case chunkData(HTTPRequestHead, remaining: Int)
+        case chunkDataEnd(HTTPRequestHead)
+        case trailers(HTTPRequestHead)
+        case failed(HTTPParserError)
+    }
+
+    private static let cr = UInt8(ascii: "\r")
+    private static let lf = UInt8(ascii: "\n")
+    /// The longest chunk-size line, extensions included, before it is refused.
+    private static let maxChunkLineBytes = 4096
+
+    public init(limits: HTTPParserLimits = HTTPParserLimits()) {
+        self.limits = limits
+    }
+
+    /// Adds received bytes.
+    public mutating func append(_ bytes: some Collection<UInt8>) {
+        if position > 0 && (position == buffer.count || position >= 64 * 1024) {
+            compact()
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds received bytes from a raw buffer.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        append(bytes.bindMemory(to: UInt8.self))
+    }
+
+    /// The head of the request whose body is being received, if any: the server answers
+    /// `Expect: 100-continue` and checks limits from it.
+    public var headAwaitingBody: HTTPRequestHead? {
+        switch state {
+        case .fixedBody(let head, _), .chunkSize(let head), .chunkData(let head, _), .chunkDataEnd(let head),
+            .trailers(let head):
+            head
+        case .head, .failed: nil
+        }
+    }
+
+    /// Whether part of a request has arrived (so the header or body timeout applies, not the idle one).
+    public var isInsideRequest: Bool {
+        if case .head = state { return position < buffer.count }
+        return true
+    }
+
+    /// Bytes received and not yet consumed by a returned request.
+    public var bufferedByteCount: Int { buffer.count - position }
+
+    /// The next complete request, or `nil` if more bytes are needed.
+    public mutating func nextRequest() throws(HTTPParserError) -> HTTPRequest? {
+        if case .failed(let error) = state { throw error }
+        do {
+            return try advance()
+        } catch {
+            state = .failed(error)
+            throw error
+        }
+    }
+
+    private mutating func compact() {
+        buffer.removeSubrange(0..<position)
+        scanIndex -= position
+        lineStart -= position
+        position = 0
+    }
+
+    private mutating func advance() throws(HTTPParserError) -> HTTPRequest? {
+        while true {
+            switch state {
+            case .failed(let error):
+                throw error
+            case .head:
+                guard let head = try readHead() else { return nil }
+                if let request = try startBody(of: head) { return request }
+            case .fixedBody(let head, let remaining):
+                let count = min(remaining, buffer.count - position)
+                body.append(contentsOf: buffer[position..<position + count])
+                position += count
+                if count < remaining {
+                    state = .fixedBody(head, remaining: remaining - count)
+                    return nil
+                }
+                return finish(head)
+            case .chunkSize(let head):
+                guard let size = try readChunkSize() else { return nil }
+                guard size <= limits.maxBodyBytes - body.count else { throw .bodyTooLarge(limit: limits.maxBodyBytes) }
+                if size == 0 {
+                    scanIndex = position
+                    lineStart = position
+                    state = .trailers(head)
+                } else {
+                    state = .chunkData(head, remaining: size)
+                }
+            case .chunkData(let head, let remaining):
+                let count = min(remaining, buffer.count - position)
+                body.append(contentsOf: buffer[position..<position + count])
+                position += count
+                if count < remaining {
+                    state = .chunkData(head, remaining: remaining - count)
+                    return nil
+                }
+                state = .chunkDataEnd(head)
+            case .chunkDataEnd(let head):
+                guard buffer.count - position >= 2 else {
+                    if position < buffer.count && buffer[position] != Self.cr { throw .missingChunkTerminator }
+                    return nil
+                }
+                guard buffer[position] == Self.cr, buffer[position + 1] == Self.lf else {
+                    throw .missingChunkTerminator
+                }
+                position += 2
+                state = .chunkSize(head)
+            case .trailers(let head):
+                guard let end = try findEmptyLine(skippingLeadingEmptyLines: false) else { return nil }
+                // Trailer fields are checked like header fields and then dropped: nothing here uses them.
+                let lines = splitLines(position..<end)
+                _ = try parseFields(lines, sizeAlreadyUsed: 0)
+                position = end
+                return finish(head)
+            }
+        }
+    }
+
+    private mutating func finish(_ head: HTTPRequestHead) -> HTTPRequest {
+        let request = HTTPRequest(head: head, body: body)
+        body = []
+        state = .head
+        scanIndex = position
+        lineStart = position
+        return request
+    }
+
+    // MARK: - Head
+
+    /// Finds the end of the head (the byte after the empty line), checking every line ending on the way.
+    /// Empty lines before the request line are skipped, as RFC 9112 §2.2 recommends.
+    private mutating func findEmptyLine(skippingLeadingEmptyLines: Bool) throws(HTTPParserError) -> Int? {
+        if scanIndex < position {
+            scanIndex = position
+            lineStart = position
+        }
+        var index = scanIndex
+        defer { scanIndex = index }
+        while index < buffer.count {
+            // Checked byte by byte, before anything else about the byte: a head past the limit is refused
+            // with the same error however the bytes arrive (found by the fuzzer).
+            if index - position >= limits.maxHeaderBytes { throw .headersTooLarge(limit: limits.maxHeaderBytes) }
+            let byte = buffer[index]
+            if byte == Self.cr {
+                guard index + 1 < buffer.count else { break }
+                guard buffer[index + 1] == Self.lf else { throw .bareCarriageReturn }
+                index += 1
+                continue
+            }
+            if byte == Self.lf {
+                guard index > lineStart, buffer[index - 1] == Self.cr else { throw .bareLineFeed }
+                let isEmptyLine = index - 1 == lineStart
+                index += 1
+                if isEmptyLine {
+                    if skippingLeadingEmptyLines && lineStart == position {
+                        position = index
+                        lineStart = index
+                        continue
+                    }
+                    return index
+                }
+                lineStart = index
+                continue
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    private mutating func readHead() throws(HTTPParserError) -> HTTPRequestHead? {
+        guard let end = try findEmptyLine(skippingLeadingEmptyLines: true) else { return nil }
+        let lines = splitLines(position..<end)
+        position = end
+        guard let requestLine = lines.first else { throw .invalidRequestLine }
+        let (method, target, version) = try parseRequestLine(requestLine)
+        let headers = try parseFields(Array(lines.dropFirst()), sizeAlreadyUsed: 0)
+        return HTTPRequestHead(method: method, target: target, version: version, headers: headers)
+    }
+
+    /// The lines of a head, without their CRLF, up to (not including) the empty line.
+    private func splitLines(_ range: Range<Int>) -> [Range<Int>] {
+        var lines: [Range<Int>] = []
+        var start = range.lowerBound
+        var index = range.lowerBound
+        while index < range.upperBound {
+            if buffer[index] == Self.lf {
+                if index - 1 > start { lines.append(start..<index - 1) }
+                start = index + 1
+            }
+            index += 1
+        }
+        return lines
+    }
+
+    private func parseRequestLine(_ line: Range<Int>) throws(HTTPParserError) -> (String, String, HTTPVersion) {
+        let parts = buffer[line].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { throw .invalidRequestLine }
+        guard parts[0].allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidMethod }
+        let version = try parseVersion(parts[2])
+        guard HTTPSyntax.isValidTarget(parts[1]) else { throw .invalidTarget }
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), version)
+    }
+
+    private func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParserError) -> HTTPVersion {
+        let text = Array(bytes)
+        guard text.count == 8, Array(text[0..<5]) == Array("HTTP/".utf8), text[6] == UInt8(ascii: "."),
+            let major = HTTPSyntax.digitValue(text[5]), let minor = HTTPSyntax.digitValue(text[7])
+        else { throw .invalidVersion }
+        guard major == 1 else { throw .unsupportedVersion("HTTP/\(major).\(minor)") }
+        // A later 1.x minor version is understood as 1.1 (RFC 9110 §2.5).
+        return minor == 0 ? .http1_0 : .http1_1
+    }
+
+    /// Parses header (or trailer) field lines.
+    private func parseFields(_ lines: [Range<Int>], sizeAlreadyUsed: Int) throws(HTTPParserError) -> HTTPHeaders {
+        guard lines.count <= limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
+        var headers = HTTPHeaders()
+        for line in lines {
+            let first = buffer[line.lowerBound]
+            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { throw .obsoleteLineFolding }
+            guard let colon = buffer[line].firstIndex(of: UInt8(ascii: ":")) else { throw .invalidHeaderName }
+            let name = buffer[line.lowerBound..<colon]
+            guard !name.isEmpty else { throw .invalidHeaderName }
+            if let last = name.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+                throw .whitespaceBeforeColon
+            }
+            guard name.allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidHeaderName }
+            var valueStart = colon + 1
+            var valueEnd = line.upperBound
+            while valueStart < valueEnd, HTTPSyntax.isWhitespace(buffer[valueStart]) { valueStart += 1 }
+            while valueEnd > valueStart, HTTPSyntax.isWhitespace(buffer[valueEnd - 1]) { valueEnd -= 1 }
+            let nameText = String(decoding: name, as: UTF8.self)
+            guard buffer[valueStart..<valueEnd].allSatisfy(HTTPSyntax.isFieldValueCharacter) else {
+                throw .invalidHeaderValue(name: nameText)
+            }
+            headers.add(name: nameText, value: String(decoding: buffer[valueStart..<valueEnd], as: UTF8.self))
+        }
+        return headers
+    }
+
+    // MARK: - Framing
+
+    /// Decides how the body is framed (RFC 9112 §6.3) and returns the request at once when it has none.
+    private mutating func startBody(of head: HTTPRequestHead) throws(HTTPParserError) -> HTTPRequest? {
+        let hosts = head.headers.values(for: "Host")
+        if hosts.count > 1 { throw .duplicateHost }
+        if hosts.isEmpty && head.version == .http1_1 { throw .missingHost }
+
+        let transferEncodings = head.headers.values(for: "Transfer-Encoding")
+        let contentLengths = head.headers.values(for: "Content-Length")
+        if !transferEncodings.isEmpty {
+            if head.version == .http1_0 { throw .transferEncodingInHTTP10 }
+            if !contentLengths.isEmpty { throw .conflictingFraming }
+            let codings = head.headers.tokens(for: "Transfer-Encoding")
+            guard codings == ["chunked"] else {
+                throw .unsupportedTransferEncoding(transferEncodings.joined(separator: ", "))
+            }
+            state = .chunkSize(head)
+            return nil
+        }
+        if contentLengths.count > 1 { throw .duplicateContentLength }
+        guard let lengthText = contentLengths.first else { return finish(head) }
+        guard !lengthText.isEmpty, lengthText.utf8.count <= 18, lengthText.utf8.allSatisfy(HTTPSyntax.isDigit),
+            let length = Int(lengthText)
+        else { throw .invalidContentLength }
+        guard length <= limits.maxBodyBytes else { throw .bodyTooLarge(limit: limits.maxBodyBytes) }
+        if length == 0 { return finish(head) }
+        state = .fixedBody(head, remaining: length)
+        return nil
+    }
+
+    /// Reads `chunk-size [chunk-ext] CRLF`, or returns `nil` when the line is incomplete.
+    private mutating func readChunkSize() throws(HTTPParserError) -> Int? {
+        var index = position
+        var size = 0
+        var digits = 0
+        while index < buffer.count, let value = HTTPSyntax.hexValue(buffer[index]) {
+            digits += 1
+            // Sixteen hex digits overflow; any size that large is refused as too large anyway.
+            guard digits <= 15 else { throw .invalidChunkSize }
+            size = size << 4 | value
+            index += 1
+        }
+        if index == buffer.count {
+            guard index - position <= Self.maxChunkLineBytes else { throw .invalidChunkSize }
+            return nil
+        }
+        guard digits > 0 else { throw .invalidChunkSize }
+        let next = buffer[index]
+        if next != Self.cr {
+            // Only a chunk extension may follow the size: optional whitespace, then ';'.
+            var probe = index
+            while probe < buffer.count, HTTPSyntax.isWhitespace(buffer[probe]) { probe += 1 }
+            guard probe == buffer.count || buffer[probe] == UInt8(ascii: ";") else { throw .invalidChunkSize }
+        }
+        while index < buffer.count, buffer[index] != Self.cr, buffer[index] != Self.lf {
+            guard HTTPSyntax.isFieldValueCharacter(buffer[index]) else { throw .invalidChunkExtension }
+            index += 1
+        }
+        guard index - position <= Self.maxChunkLineBytes else { throw .invalidChunkSize }
+        guard index + 1 < buffer.count else {
+            if index < buffer.count && buffer[index] == Self.lf { throw .bareLineFeed }
+            return nil
+        }
+        guard buffer[index] == Self.cr else { throw .bareLineFeed }
+        guard buffer[index + 1] == Self.lf else { throw .bareCarriageReturn }
+        position = index + 2
+        return size
+    }
+}
+
+/// Character classes of RFC 9110 and RFC 3986.
+enum HTTPSyntax {
+    /// tchar: `!#$%&'*+-.^_`|~`, digits and letters.
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+
+    /// field-vchar, SP and HTAB: visible ASCII and obs-text (0x80-0xFF), never a control character.
+    static func isFieldValueCharacter(_ byte: UInt8) -> Bool {
+        byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+    }
+
+    static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    static func digitValue(_ byte: UInt8) -> Int? { isDigit(byte) ? Int(byte - UInt8(ascii: "0")) : nil }
+
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    /// A request target: origin-form (`/path?query`), absolute-form (`http://host/path`), `*`, or an
+    /// authority (`host:port`, for CONNECT), made only of the characters RFC 3986 allows, with every `%`
+    /// starting a two-digit escape. Fragments (`#`) are never sent in a request.
+    static func isValidTarget(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let first = bytes.first else { return false }
+        if bytes.count == 1 && first == UInt8(ascii: "*") { return true }
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.endIndex, hexValue(bytes[index + 1]) != nil, hexValue(bytes[index + 2]) != nil
+                else { return false }
+                index += 3
+                continue
+            }
+            guard isURICharacter(byte) else { return false }
+            index += 1
+        }
+        return true
+    }
+
+    /// unreserved, gen-delims except `#`, and sub-delims.
+    static func isURICharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"),
+            UInt8(ascii: "/"), UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "@"),
+            UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+            UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+            UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
+    }
+}
