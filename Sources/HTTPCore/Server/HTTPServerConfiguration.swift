@@ -1,0 +1,56 @@
+/// Everything about the server that a deployment may want to change, each default stated and reasoned.
+public struct HTTPServerConfiguration: Sendable {
+    /// The address to listen on: an IPv4 or IPv6 address or a host name. Default `0.0.0.0` (every IPv4
+    /// interface), as a container needs; use `::` for IPv6 as well.
+    public var host: String = "0.0.0.0"
+    /// The port; 0 asks the kernel for a free one (tests), which ``HTTPServer/port`` then reports. Default 8080.
+    public var port: Int = 8080
+    /// Sizes of request heads and bodies (431 and 413 above them).
+    public var limits = HTTPParserLimits()
+    /// Time to receive a request's head: from accept for a new connection, from the first byte on a reused
+    /// one (408, then close). Default 10 s: enough for any real client, short enough that a slowloris
+    /// client holding connections open a byte at a time is cut off.
+    public var headerTimeout: Duration = .seconds(10)
+    /// Longest pause between two pieces of a request body (408, then close). Default 10 s.
+    public var bodyTimeout: Duration = .seconds(10)
+    /// How long an idle keep-alive connection is kept for the client's next request. Default 75 s, longer
+    /// than the 60 s idle timeout of common load balancers (AWS ALB, HAProxy defaults in their guides), so
+    /// the balancer, not the server, closes a pooled connection and never sends on one we just closed.
+    public var idleTimeout: Duration = .seconds(75)
+    /// How long a client may take none of a response before the connection is dropped. Default 30 s.
+    public var writeTimeout: Duration = .seconds(30)
+    /// How long to keep discarding a closing client's input after the last response, so that the response
+    /// is not destroyed by a TCP reset. Default 2 s.
+    public var lingerTimeout: Duration = .seconds(2)
+    /// Open connections at most; one more is answered 503 and closed at once. Default 1024.
+    public var maxConnections: Int = 1024
+    /// Pending connections the kernel queues before accept (the `listen` backlog). Default 1024.
+    public var backlog: Int32 = 1024
+    /// After SIGTERM, how long to keep serving normally while reporting not-ready, so that a load balancer's
+    /// health checks see the change and stop sending before the listener closes. Default 0 s; set it to a
+    /// few health-check intervals behind a balancer.
+    public var drainDelay: Duration = .seconds(0)
+    /// After the drain delay, how long in-flight requests get to finish before connections are cut. Default 10 s.
+    public var gracePeriod: Duration = .seconds(10)
+    /// The `Server` response field. Default `digits`.
+    public var serverName: String = "digits"
+    /// Called once when shutdown begins (before the drain delay), so the application can report itself not ready.
+    public var onShutdown: (@Sendable () -> Void)?
+    /// Renders error responses (400, 404, 408, 413, 503, ...). Default: ``HTTPError/defaultRenderer``, JSON.
+    public var errorRenderer: @Sendable (HTTPError) -> HTTPResponse = HTTPError.defaultRenderer
+
+    public init() {}
+
+    var connectionTimeouts: ConnectionTimeouts {
+        ConnectionTimeouts(
+            header: headerTimeout.nanoseconds, body: bodyTimeout.nanoseconds, idle: idleTimeout.nanoseconds,
+            write: writeTimeout.nanoseconds, linger: lingerTimeout.nanoseconds)
+    }
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+    }
+}
