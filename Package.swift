@@ -20,17 +20,31 @@ let package = Package(
         .target(name: "DigitCore", dependencies: ["CZlib"]),
         /// A generic HTTP/1.1 server on POSIX sockets and Dispatch; knows nothing of digits.
         .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        /// The application: routes, request validation, responses, configuration.
+        .target(
+            name: "DigitService",
+            dependencies: ["DigitCore", "HTTPCore", .product(name: "Logging", package: "swift-log")],
+            // A link to the top-level openapi.yaml, compiled into the binary so GET /openapi.yaml needs no file.
+            resources: [.embedInCode("openapi.yaml")]
+        ),
         /// The command line: train, evaluate, info, import.
         .executableTarget(
             name: "digits",
             dependencies: [
                 "DigitCore",
+                "DigitService",
+                "HTTPCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "HTTPCoreTests",
             dependencies: ["HTTPCore"]
+        ),
+        .testTarget(
+            name: "DigitServiceTests",
+            dependencies: ["DigitService"]
         ),
         .testTarget(
             name: "DigitCoreTests",

@@ -1,0 +1,69 @@
+import DigitCore
+import HTTPCore
+
+extension DigitService {
+    static let json = "application/json"
+
+    /// The service's routes.
+    func makeRouter() -> Router {
+        var router = Router()
+        router.post("/predict") { [self] request in try predict(request) }
+        router.post("/predict/batch") { [self] request in try predictBatch(request) }
+        router.get("/evaluate") { [self] _ in HTTPResponse(contentType: Self.json, body: evaluationBody) }
+        router.get("/model") { [self] _ in
+            isDraining
+                ? HTTPResponse(status: .serviceUnavailable, contentType: Self.json, body: modelBodyDraining)
+                : HTTPResponse(contentType: Self.json, body: modelBodyServing)
+        }
+        router.get("/openapi.yaml") { _ in
+            HTTPResponse(contentType: "application/yaml", body: PackageResources.openapi_yaml)
+        }
+        return router
+    }
+
+    /// `POST /predict`: one image.
+    func predict(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
+        let pixels = try decoder.singleImage(from: try ImageDecoder.json(from: request))
+        let output = model.network.predict(pixels)
+        var text = ""
+        output.withUnsafeBufferPointer { appendPrediction($0, to: &text) }
+        return HTTPResponse(contentType: Self.json, body: Array(text.utf8))
+    }
+
+    /// `POST /predict/batch`: many images, answered in order.
+    func predictBatch(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
+        let (pixels, count) = try decoder.batch(
+            from: try ImageDecoder.json(from: request), limit: configuration.maxBatchImages)
+        let outputs = model.network.predictBatch(pixels, count: count)
+        let width = model.network.outputSize
+        var text = "{\"predictions\":["
+        text.reserveCapacity(count * (width == 1 ? 48 : 220))
+        outputs.withUnsafeBufferPointer { buffer in
+            for index in 0..<count {
+                if index > 0 { text += "," }
+                appendPrediction(UnsafeBufferPointer(rebasing: buffer[index * width..<(index + 1) * width]), to: &text)
+            }
+        }
+        text += "]}"
+        return HTTPResponse(contentType: Self.json, body: Array(text.utf8))
+    }
+
+    /// One prediction object. Binary: `predicted_class` and `probability`, P(class 1) as the original
+    /// reported it. More classes: `predicted_class`, its `probability` and all `probabilities`.
+    func appendPrediction(_ output: UnsafeBufferPointer<Float>, to text: inout String) {
+        let (index, probability) = Classification.decide(output)
+        text += "{\"predicted_class\":\(model.classes[index]),\"probability\":"
+        if model.isBinary {
+            text += JSONWriter.number(output[0])
+        } else {
+            text += JSONWriter.number(probability)
+            text += ",\"probabilities\":["
+            for (position, value) in output.enumerated() {
+                if position > 0 { text += "," }
+                text += JSONWriter.number(value)
+            }
+            text += "]"
+        }
+        text += "}"
+    }
+}

@@ -1,0 +1,30 @@
+import HTTPCore
+
+/// What `digits serve` is told: the model, the test split for `/evaluate`, the service's own limits and
+/// the HTTP server's settings.
+public struct ServiceConfiguration: Sendable {
+    /// The model file. Default `data/models/binary.json`.
+    public var modelPath = "data/models/binary.json"
+    /// The test split that `GET /evaluate` reports on (never the training data).
+    public var testImagesPath = "data/digits-test-X.npy"
+    public var testLabelsPath = "data/digits-test-y.npy"
+    /// Images per `/predict/batch` request at most (413 above it). Default 10,000.
+    public var maxBatchImages = 10_000
+    /// The HTTP server: address, port, limits, timeouts, drain.
+    public var http: HTTPServerConfiguration
+
+    public init() {
+        http = HTTPServerConfiguration()
+        // A 10,000-image batch written by Python's json module takes about 45 MB; 64 MiB leaves room.
+        http.limits.maxBodyBytes = 64 * 1024 * 1024
+    }
+}
+
+/// Why the service could not start. Each message names the file or setting at fault.
+public struct ServiceStartupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
