@@ -6,7 +6,7 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Report a model's accuracy, precision, recall and F1 and its confusion matrix.",
         discussion: """
-            Evaluates on the test split in data/ unless --images and --labels name another set. Only the
+            Evaluates on the test split in data/ unless --images and --labels name another set. Only the \
             images of the model's classes count: the binary model is evaluated on the test zeros and ones.
             """
     )

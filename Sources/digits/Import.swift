@@ -6,8 +6,8 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make a model file from Keras weights in an .npz archive (W1, b1, W2, b2, ...).",
         discussion: """
-            Wn is a Keras Dense kernel of shape (inputs, units) and bn its bias of shape (units,), for layers
-            n = 1, 2, ... in order. The README shows the lines that export them from a Keras model. The
+            Wn is a Keras Dense kernel of shape (inputs, units) and bn its bias of shape (units,), for layers \
+            n = 1, 2, ... in order. The README shows the lines that export them from a Keras model. The \
             result is validated exactly as a model file is when it is loaded.
             """
     )

@@ -18,8 +18,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model and write it as a model file.",
         discussion: """
-            The binary task is the original's: digit 0 versus digit 1, a 400-25-15-1 sigmoid network. The
-            ten-class task recognises 0-9 with ReLU hidden layers and a softmax output. Training is seeded:
+            The binary task is the original's: digit 0 versus digit 1, a 400-25-15-1 sigmoid network. The \
+            ten-class task recognises 0-9 with ReLU hidden layers and a softmax output. Training is seeded: \
             the same options give a byte-identical file. Set SOURCE_DATE_EPOCH to record a creation time.
             """
     )

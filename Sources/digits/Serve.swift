@@ -1,0 +1,186 @@
+import ArgumentParser
+import DigitCore
+import DigitService
+import HTTPCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `digits serve`: the HTTP service. Every setting comes from its flag, else its environment variable,
+/// else the documented default.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model over HTTP: POST /predict, POST /predict/batch, GET /evaluate, GET /model.",
+        discussion: """
+            Each option can also be set by the environment variable named in its help; a flag wins over the \
+            environment, which wins over the default. SIGTERM or SIGINT drains: GET /model answers 503, the \
+            server keeps serving for the drain delay, stops accepting, finishes in-flight requests within the \
+            grace period and exits 0. A second signal stops at once.
+            """
+    )
+
+    @Option(help: "Address to listen on, IPv4 or IPv6. [env: DIGITS_HOST] (default: 0.0.0.0)")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one. [env: DIGITS_PORT] (default: 8080)")
+    var port: Int?
+
+    @Option(help: "The model file. [env: DIGITS_MODEL] (default: data/models/binary.json)")
+    var model: String?
+
+    @Option(help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: data/digits-test-X.npy)")
+    var testImages: String?
+
+    @Option(help: "Their labels. [env: DIGITS_TEST_LABELS] (default: data/digits-test-y.npy)")
+    var testLabels: String?
+
+    @Option(help: "Images per batch request at most (413 above). [env: DIGITS_MAX_BATCH] (default: 10000)")
+    var maxBatch: Int?
+
+    @Option(help: "Request body bytes at most (413 above). [env: DIGITS_MAX_BODY_BYTES] (default: 67108864)")
+    var maxBodyBytes: Int?
+
+    @Option(help: "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: 16384)")
+    var maxHeaderBytes: Int?
+
+    @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: 1024)")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: 10)")
+    var headerTimeout: Double?
+
+    @Option(help: "Seconds between pieces of a request body (408 after). [env: DIGITS_BODY_TIMEOUT] (default: 10)")
+    var bodyTimeout: Double?
+
+    @Option(help: "Seconds an idle keep-alive connection is kept. [env: DIGITS_IDLE_TIMEOUT] (default: 75)")
+    var idleTimeout: Double?
+
+    @Option(help: "Seconds a client may take none of a response. [env: DIGITS_WRITE_TIMEOUT] (default: 30)")
+    var writeTimeout: Double?
+
+    @Option(
+        help:
+            "Seconds to keep serving after SIGTERM while GET /model answers 503. [env: DIGITS_DRAIN_DELAY] (default: 0)"
+    )
+    var drainDelay: Double?
+
+    @Option(
+        help: "Seconds in-flight requests get to finish after the drain delay. [env: DIGITS_GRACE_PERIOD] (default: 10)"
+    )
+    var gracePeriod: Double?
+
+    @Option(
+        help:
+            "trace, debug, info (one access-log line per request), notice, warning, error or critical. [env: DIGITS_LOG_LEVEL] (default: info)"
+    )
+    var logLevel: Logger.Level?
+
+    func run() throws {
+        let configuration = try resolvedConfiguration()
+        let level = try Setting.resolve(
+            logLevel, "DIGITS_LOG_LEVEL", default: .info, parse: { Logger.Level(rawValue: $0) })
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "digits")
+
+        let service: DigitService
+        do {
+            service = try DigitService(configuration: configuration)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let server = service.makeServer(logger: logger)
+        do {
+            try server.start()
+        } catch {
+            throw CommandFailure("cannot listen on \(configuration.http.host):\(configuration.http.port): \(error)")
+        }
+        logger.notice(
+            "ready on http://\(configuration.http.host):\(server.port) serving model \(service.model.name) (sha256 \(service.modelSHA256), test accuracy \(decimalText(service.evaluation.accuracy)))"
+        )
+        server.runUntilTerminated()
+    }
+
+    /// Flag, then environment variable, then default, for every setting; a bad value names its source.
+    func resolvedConfiguration() throws -> ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        var http = configuration.http
+        http.host = try Setting.resolve(host, "DIGITS_HOST", default: http.host, parse: { $0.isEmpty ? nil : $0 })
+        http.port = try Setting.resolve(
+            port, "DIGITS_PORT", default: http.port, parse: { Int($0) }, valid: { (0...65535).contains($0) })
+        configuration.modelPath = try Setting.resolve(
+            model, "DIGITS_MODEL", default: configuration.modelPath, parse: { $0 })
+        configuration.testImagesPath = try Setting.resolve(
+            testImages, "DIGITS_TEST_IMAGES", default: configuration.testImagesPath, parse: { $0 })
+        configuration.testLabelsPath = try Setting.resolve(
+            testLabels, "DIGITS_TEST_LABELS", default: configuration.testLabelsPath, parse: { $0 })
+        configuration.maxBatchImages = try Setting.resolve(
+            maxBatch, "DIGITS_MAX_BATCH", default: configuration.maxBatchImages, parse: { Int($0) }, valid: { $0 >= 1 })
+        http.limits.maxBodyBytes = try Setting.resolve(
+            maxBodyBytes, "DIGITS_MAX_BODY_BYTES", default: http.limits.maxBodyBytes, parse: { Int($0) },
+            valid: { $0 >= 1 })
+        http.limits.maxHeaderBytes = try Setting.resolve(
+            maxHeaderBytes, "DIGITS_MAX_HEADER_BYTES", default: http.limits.maxHeaderBytes, parse: { Int($0) },
+            valid: { $0 >= 256 })
+        http.maxConnections = try Setting.resolve(
+            maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, parse: { Int($0) },
+            valid: { $0 >= 1 })
+        http.headerTimeout = try Setting.seconds(headerTimeout, "DIGITS_HEADER_TIMEOUT", default: http.headerTimeout)
+        http.bodyTimeout = try Setting.seconds(bodyTimeout, "DIGITS_BODY_TIMEOUT", default: http.bodyTimeout)
+        http.idleTimeout = try Setting.seconds(idleTimeout, "DIGITS_IDLE_TIMEOUT", default: http.idleTimeout)
+        http.writeTimeout = try Setting.seconds(writeTimeout, "DIGITS_WRITE_TIMEOUT", default: http.writeTimeout)
+        http.drainDelay = try Setting.seconds(
+            drainDelay, "DIGITS_DRAIN_DELAY", default: http.drainDelay, allowZero: true)
+        http.gracePeriod = try Setting.seconds(
+            gracePeriod, "DIGITS_GRACE_PERIOD", default: http.gracePeriod, allowZero: true)
+        configuration.http = http
+        return configuration
+    }
+}
+
+/// Resolution of one setting: flag > environment variable > default.
+enum Setting {
+    static func resolve<Value>(
+        _ flag: Value?, _ variable: String, default defaultValue: Value, parse: (String) -> Value?,
+        valid: (Value) -> Bool = { _ in true }
+    ) throws -> Value {
+        if let flag {
+            guard valid(flag) else {
+                throw ValidationError("the value \(flag) given for \(variable.optionName) is out of range")
+            }
+            return flag
+        }
+        guard let text = getenv(variable).map({ String(cString: $0) }) else { return defaultValue }
+        guard let value = parse(text), valid(value) else {
+            throw ValidationError(
+                "the environment variable \(variable)='\(text)' is not a valid value for \(variable.optionName)")
+        }
+        return value
+    }
+
+    static func seconds(
+        _ flag: Double?, _ variable: String, default defaultValue: Duration, allowZero: Bool = false
+    ) throws -> Duration {
+        let defaultSeconds = Double(defaultValue.components.seconds)
+        let seconds = try resolve(
+            flag, variable, default: defaultSeconds, parse: { Double($0) },
+            valid: { $0.isFinite && (allowZero ? $0 >= 0 : $0 > 0) && $0 <= 86_400 })
+        return .milliseconds(Int((seconds * 1000).rounded()))
+    }
+}
+
+extension String {
+    /// `DIGITS_MAX_BODY_BYTES` → `--max-body-bytes`.
+    var optionName: String {
+        "--" + String(dropFirst("DIGITS_".count).lowercased().map { $0 == "_" ? "-" : $0 })
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

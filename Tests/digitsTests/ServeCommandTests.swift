@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+@Suite("digits serve", .serialized)
+struct ServeCommandTests {
+    func json(_ data: Data) -> NSDictionary {
+        (try? JSONSerialization.jsonObject(with: data)) as? NSDictionary ?? [:]
+    }
+
+    @Test(
+        "serves the bundled model; /evaluate equals digits evaluate --json; SIGTERM drains and exits 0",
+        arguments: ["binary", "ten-class"])
+    func serveAndEvaluate(model: String) throws {
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--model", "data/models/\(model).json"])
+        try server.waitUntilReady()
+        #expect(server.log.contains("serving model \(model) (sha256 "))
+        let evaluate = try server.get("/evaluate")
+        #expect(evaluate.status == 200)
+        let cli = try CommandRunner.run(["evaluate", "--model", "data/models/\(model).json", "--json"])
+        #expect(json(evaluate.body) == json(Data(cli.standardOutput.utf8)))
+        #expect(json(evaluate.body).count >= 9)
+        #expect(try server.get("/model").status == 200)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+        #expect(server.log.contains("received signal 15"))
+        #expect(server.log.contains("stopped"))
+    }
+
+    @Test("configuration: flag over environment over default")
+    func configurationPrecedence() throws {
+        let fromEnvironment = try ServeProcess(
+            [],
+            environment: ["DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": "0", "DIGITS_MODEL": "data/models/ten-class.json"])
+        try fromEnvironment.waitUntilReady()
+        #expect(fromEnvironment.log.contains("serving model ten-class"))
+        fromEnvironment.signal(SIGTERM)
+        #expect(fromEnvironment.waitForExit() == 0)
+        let flagWins = try ServeProcess(
+            ["--model", "data/models/binary.json", "--port", "0", "--host", "127.0.0.1"],
+            environment: ["DIGITS_MODEL": "data/models/ten-class.json"])
+        try flagWins.waitUntilReady()
+        #expect(flagWins.log.contains("serving model binary"))
+        flagWins.signal(SIGINT)
+        #expect(flagWins.waitForExit() == 0)
+    }
+
+    @Test(
+        "bad start-up settings fail fast with a clear message and a non-zero exit",
+        arguments: [
+            (
+                ["--model", "data/models/none.json"], [String: String](),
+                "cannot load the model: data/models/none.json: open failed: No such file or directory"
+            ),
+            (["--test-images", "missing.npy"], [:], "cannot load the test split for /evaluate: missing.npy"),
+            (["--model", "Tests/DigitCoreTests/Fixtures/keras_expected.json"], [:], "not a known field"),
+            ([], ["DIGITS_PORT": "eighty"], "DIGITS_PORT='eighty' is not a valid value for --port"),
+            (["--port", "70000"], [:], "out of range"),
+            (["--host", "no.such.host.invalid"], [:], "cannot listen on no.such.host.invalid"),
+        ])
+    func startupFailures(arguments: [String], environment: [String: String], message: String) throws {
+        let needsPort = !arguments.contains("--port") && environment["DIGITS_PORT"] == nil
+        let server = try ServeProcess(arguments + (needsPort ? ["--port", "0"] : []), environment: environment)
+        let status = server.waitForExit()
+        #expect(status != 0 && status != nil)
+        #expect(server.log.contains(message), "\(server.log)")
+    }
+
+    @Test("a port in use fails fast")
+    func portInUse() throws {
+        let first = try ServeProcess(["--host", "127.0.0.1", "--port", "0"])
+        try first.waitUntilReady()
+        let second = try ServeProcess(["--host", "127.0.0.1", "--port", "\(first.port)"])
+        #expect(second.waitForExit() == 1)
+        #expect(second.log.contains("cannot listen on 127.0.0.1:\(first.port): bind failed: Address already in use"))
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+    }
+
+    /// With 48 descriptors, opening 80 connections makes accept fail with EMFILE: the server logs it, keeps
+    /// running, and serves again once connections close.
+    @Test("running out of descriptors (EMFILE) is logged and survived")
+    func outOfDescriptors() throws {
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0"], prefix: ["prlimit", "--nofile=48:48"])
+        try server.waitUntilReady()
+        var sockets: [Int32] = []
+        for _ in 0..<80 {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(server.port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            sockets.append(descriptor)
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !server.log.contains("accept failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(server.log.contains("Too many open files"))
+        sockets.forEach { close($0) }
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = (try? server.get("/model").status) ?? 0
+            if status != 200 { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(status == 200, "served again after descriptors were freed")
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+    }
+}
