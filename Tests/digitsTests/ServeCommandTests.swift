@@ -114,3 +114,42 @@ struct ServeCommandTests {
         #expect(server.waitForExit() == 0)
     }
 }
+
+@Suite("digits healthcheck", .serialized)
+struct HealthcheckCommandTests {
+    @Test("exit 0 while serving, 1 while draining, 1 when nothing listens; one line each")
+    func healthcheck() throws {
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--drain-delay", "30"])
+        try server.waitUntilReady()
+        let url = "http://127.0.0.1:\(server.port)/model"
+        let healthy = try CommandRunner.run(["healthcheck", "--url", url])
+        #expect(healthy.status == 0)
+        #expect(healthy.standardOutput == "healthy: \(url) answered 200 OK\n")
+        let fromEnvironment = try CommandRunner.run(["healthcheck"], environment: ["DIGITS_PORT": "\(server.port)"])
+        #expect(fromEnvironment.status == 0)
+
+        server.signal(SIGTERM)
+        var draining = try CommandRunner.run(["healthcheck", "--url", url])
+        for _ in 0..<50 where draining.status == 0 {
+            Thread.sleep(forTimeInterval: 0.1)
+            draining = try CommandRunner.run(["healthcheck", "--url", url])
+        }
+        #expect(draining.status == 1)
+        #expect(draining.standardOutput == "unhealthy: \(url) answered 503 Service Unavailable\n")
+        server.signal(SIGTERM)  // a second signal: stop now rather than after the 30 s drain delay
+        #expect(server.waitForExit() == 0)
+
+        let refused = try CommandRunner.run(["healthcheck", "--url", url, "--timeout", "2"])
+        #expect(refused.status == 1)
+        #expect(
+            refused.standardOutput.hasPrefix(
+                "unhealthy: \(url): cannot connect to 127.0.0.1:\(server.port): Connection refused"))
+    }
+
+    @Test("a URL that is not http:// is a usage error")
+    func badURL() throws {
+        let result = try CommandRunner.run(["healthcheck", "--url", "https://example.com/model"])
+        #expect(result.status == 64)
+        #expect(result.standardError.contains("--url must be an http:// URL"))
+    }
+}

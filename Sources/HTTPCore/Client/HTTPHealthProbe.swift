@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A one-shot `GET` over a plain socket, for health checks from inside a container that has no curl.
+///
+/// Deliberately tiny: HTTP only (no TLS), one request with `Connection: close`, the status line read and
+/// the rest ignored, every step bounded by the timeout.
+public enum HTTPHealthProbe {
+    public struct Result: Sendable, Equatable {
+        public let status: Int
+        public let reasonPhrase: String
+    }
+
+    public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Sends `GET path` to `host:port` and returns the response's status.
+    public static func get(host: String, port: Int, path: String, timeoutSeconds: Double) throws(Failure) -> Result {
+        let deadline = now() + timeoutSeconds
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let address = list else {
+            throw Failure(description: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+
+        let descriptor = socket(address.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket failed: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        if connect(descriptor, address.pointee.ai_addr, address.pointee.ai_addrlen) != 0 && errno != EINPROGRESS {
+            throw Failure(description: "cannot connect to \(host):\(port): \(String(cString: strerror(errno)))")
+        }
+        try wait(descriptor, for: Int16(POLLOUT), until: deadline, doing: "connecting to \(host):\(port)")
+        var socketError: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &socketError, &length)
+        guard socketError == 0 else {
+            throw Failure(description: "cannot connect to \(host):\(port): \(String(cString: strerror(socketError)))")
+        }
+
+        let request = Array(
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: digits-healthcheck\r\nConnection: close\r\n\r\n"
+                .utf8)
+        var sent = 0
+        while sent < request.count {
+            try wait(descriptor, for: Int16(POLLOUT), until: deadline, doing: "sending the request")
+            let count = request[sent...].withUnsafeBytes {
+                send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
+            if count < 0 && errno != EAGAIN && errno != EINTR {
+                throw Failure(description: "sending the request failed: \(String(cString: strerror(errno)))")
+            }
+            sent += max(0, count)
+        }
+
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while !received.contains(UInt8(ascii: "\n")) && received.count < 4096 {
+            try wait(descriptor, for: Int16(POLLIN), until: deadline, doing: "waiting for the response")
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EAGAIN || errno == EINTR { continue }
+                throw Failure(description: "reading the response failed: \(String(cString: strerror(errno)))")
+            }
+            received += buffer[0..<count]
+        }
+        let line = String(
+            decoding: received.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let parts = line.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let code = Int(parts[1]) else {
+            throw Failure(description: "not an HTTP response: '\(line.prefix(80))'")
+        }
+        return Result(status: code, reasonPhrase: parts.count > 2 ? String(parts[2]) : "")
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    private static func wait(
+        _ descriptor: Int32, for events: Int16, until deadline: Double, doing what: String
+    ) throws(Failure) {
+        while true {
+            let remaining = deadline - now()
+            guard remaining > 0 else { throw Failure(description: "timed out \(what)") }
+            var entry = pollfd(fd: descriptor, events: events, revents: 0)
+            let result = poll(&entry, 1, Int32(min(remaining * 1000, 60_000)) + 1)
+            if result > 0 { return }
+            if result < 0 && errno != EINTR {
+                throw Failure(description: "poll failed: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
