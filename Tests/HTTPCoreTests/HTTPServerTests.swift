@@ -307,7 +307,13 @@ struct HTTPServerTests {
 
         server.server.shutdown()
         #expect(idle.readsEndOfStream(), "the idle connection is closed")
-        #expect((try? TestClient(port: server.port)) == nil, "new connections are refused")
+        // The listener closes asynchronously, on the accept queue: wait (boundedly) for connects to be refused.
+        var refused = false
+        for _ in 0..<200 where !refused {
+            refused = (try? TestClient(port: server.port)) == nil
+            if !refused { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(refused, "new connections are refused")
         release.signal()
         let response = try inFlight.readResponse()
         #expect(response.text == "finished" && response.header("Connection") == "close")
