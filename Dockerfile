@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+#
+# digits: build with the official Swift image, run on Debian slim.
+#   docker build -t digits .
+#   docker run --rm -p 8080:8080 digits                                  # the binary model
+#   docker run --rm -p 8080:8080 -e DIGITS_MODEL=data/models/ten-class.json digits
+
+# ---- build ---------------------------------------------------------------------------------------
+# The Swift image already holds zlib1g-dev, the one system library the package links.
+FROM swift:6.3-bookworm AS build
+WORKDIR /build
+# Dependencies first, so that a source change does not fetch them again.
+COPY Package.swift ./
+RUN swift package resolve
+COPY openapi.yaml ./
+COPY Sources ./Sources
+COPY Tests ./Tests
+# --static-swift-stdlib: the Swift runtime and Foundation go into the binary, so the runtime image needs
+# only libc, libstdc++, libgcc and zlib, which Debian slim has.
+RUN swift build -c release --static-swift-stdlib --product digits \
+    && install -D "$(swift build -c release --show-bin-path)/digits" /staging/usr/local/bin/digits \
+    && strip /staging/usr/local/bin/digits
+
+# ---- run -----------------------------------------------------------------------------------------
+FROM debian:bookworm-slim
+WORKDIR /app
+COPY --from=build /staging/usr/local/bin/digits /usr/local/bin/digits
+COPY data/models ./data/models
+COPY data/README.md data/digits-test-X.npy data/digits-test-y.npy ./data/
+# A numeric user with no home and no shell: nothing in the image needs root, and the files it reads
+# belong to root, so the service cannot change them.
+USER 10001:10001
+ENV DIGITS_HOST=0.0.0.0 \
+    DIGITS_PORT=8080
+EXPOSE 8080
+# SIGTERM drains (GET /model turns 503, in-flight requests finish); set DIGITS_DRAIN_DELAY behind a balancer.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["digits", "healthcheck"]
+ENTRYPOINT ["digits", "serve"]
