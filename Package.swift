@@ -19,7 +19,9 @@ let package = Package(
         /// The network, its training, metrics and file formats.
         .target(name: "DigitCore", dependencies: ["CZlib"]),
         /// A generic HTTP/1.1 server on POSIX sockets and Dispatch; knows nothing of digits.
-        .target(name: "HTTPCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        /// Linux's epoll and eventfd, which Swift's Glibc module leaves out.
+        .systemLibrary(name: "CLinux"),
+        .target(name: "HTTPCore", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         /// The application: routes, request validation, responses, configuration.
         .target(
             name: "DigitService",

@@ -21,12 +21,15 @@ struct ConnectionTests {
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let context = ServerContext(configuration: configuration, handler: handler, logger: logger)
+        let context = ServerContext(
+            configuration: configuration, responder: ClosureResponder(handler: handler), logger: logger)
         let closed = DispatchSemaphore(value: 0)
-        let connection = Connection(id: 1, socket: Socket(descriptor: descriptors[0]), context: context) { _ in
-            closed.signal()
+        let loop = try! EventLoop(index: 0, tickInterval: context.tick)
+        loop.start()
+        let connection = Connection(id: 1, socket: Socket(descriptor: descriptors[0]), loop: loop, context: context) {
+            _ in closed.signal()
         }
-        connection.start()
+        loop.execute { connection.start() }
         return (descriptors[1], closed, connection)
     }
 

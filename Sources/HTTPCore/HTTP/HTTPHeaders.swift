@@ -63,12 +63,26 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.removeAll { Self.namesMatch($0.name, name) }
     }
 
-    /// ASCII case-insensitive comparison: header names are ASCII tokens.
+    /// ASCII case-insensitive comparison: header names are ASCII tokens. Most lookups match the spelling
+    /// exactly, which plain string equality decides fastest.
     static func namesMatch(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count
-            && zip(a.utf8, b.utf8).allSatisfy { x, y in
-                x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
+        if a == b { return true }
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for index in 0..<x.count {
+                    let (p, q) = (x[index], y[index])
+                    if p == q { continue }
+                    let lower = p | 0x20
+                    guard lower == q | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else {
+                        return false
+                    }
+                }
+                return true
             }
+        }
     }
 }
 

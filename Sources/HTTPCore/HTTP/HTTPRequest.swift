@@ -23,15 +23,19 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public let version: HTTPVersion
     public let headers: HTTPHeaders
 
+    /// The target's path: without the query, and without scheme and authority for an absolute-form target.
+    public let path: String
+
     public init(method: String, target: String, version: HTTPVersion, headers: HTTPHeaders) {
         self.method = method
         self.target = target
         self.version = version
         self.headers = headers
+        self.path = Self.path(of: target)
     }
 
-    /// The target's path: without the query, and without scheme and authority for an absolute-form target.
-    public var path: String {
+    private static func path(of target: String) -> String {
+        if target.utf8.first == UInt8(ascii: "/") && !target.utf8.contains(UInt8(ascii: "?")) { return target }
         var rest = Substring(target)
         if !rest.hasPrefix("/") {
             // Absolute form, `http://host:port/path`: skip the scheme's `//` and the authority.
@@ -54,6 +58,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Whether the client wants the connection kept open after the response: by default in HTTP/1.1
     /// unless it sent `Connection: close`, and in HTTP/1.0 only if it sent `Connection: keep-alive`.
     public var wantsKeepAlive: Bool {
+        guard headers.contains("Connection") else { return version != .http1_0 }
         let tokens = headers.tokens(for: "Connection")
         if version == .http1_0 { return tokens.contains("keep-alive") && !tokens.contains("close") }
         return !tokens.contains("close")
@@ -62,11 +67,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Whether the client waits for `100 Continue` before sending the body. HTTP/1.0 clients cannot, and
     /// RFC 9110 §10.1.1 says to ignore the expectation from them.
     public var expectsContinue: Bool {
-        version != .http1_0 && headers.tokens(for: "Expect") == ["100-continue"]
+        version != .http1_0 && headers.contains("Expect") && headers.tokens(for: "Expect") == ["100-continue"]
     }
 
     /// Whether the request carries an expectation other than 100-continue, which is answered with 417.
     public var hasUnsupportedExpectation: Bool {
+        guard headers.contains("Expect") else { return false }
         let expectations = headers.tokens(for: "Expect")
         return !expectations.isEmpty && expectations != ["100-continue"]
     }

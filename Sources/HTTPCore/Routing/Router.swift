@@ -3,50 +3,90 @@
 /// Paths are matched segment by segment; a `{name}` segment matches any one segment and its value is in
 /// ``HTTPRequest/pathParameters``. An unknown path is 404; a known path with another method is 405 with
 /// `Allow`; `HEAD` is served by the `GET` handler (the server drops the body); `OPTIONS` answers 204 with `Allow`.
-public struct Router: Sendable {
+public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
+
+    /// Where a route's handler runs.
+    public enum Execution: Sendable {
+        /// On the event loop's thread: for handlers that take microseconds and never block.
+        case inline
+        /// On Dispatch's worker threads (the default): a slow or blocking handler stalls nobody else.
+        case offloaded
+    }
 
     private struct Route: Sendable {
         let segments: [Substring]
         var handlers: [String: Handler]
+        var executions: [String: Execution]
     }
 
     private var routes: [Route] = []
+    /// Routes without `{name}` segments by their exact path: most requests are found with one hash lookup.
+    private var staticRoutes: [String: Int] = [:]
 
     public init() {}
 
     /// Registers `handler` for `method` on `pattern` (such as `/v2/models/{name}/infer`).
-    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+    public mutating func add(
+        _ method: String, _ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler
+    ) {
         let segments = Self.segments(of: pattern)
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
             routes[index].handlers[method] = handler
+            routes[index].executions[method] = execution
         } else {
-            routes.append(Route(segments: segments, handlers: [method: handler]))
+            routes.append(Route(segments: segments, handlers: [method: handler], executions: [method: execution]))
+            if !pattern.contains("{") { staticRoutes[pattern] = routes.count - 1 }
         }
     }
 
-    public mutating func get(_ pattern: String, _ handler: @escaping Handler) { add("GET", pattern, handler) }
-    public mutating func post(_ pattern: String, _ handler: @escaping Handler) { add("POST", pattern, handler) }
+    public mutating func get(_ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler) {
+        add("GET", pattern, execution: execution, handler)
+    }
+
+    public mutating func post(_ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler) {
+        add("POST", pattern, execution: execution, handler)
+    }
+
+    public func respond(to request: HTTPRequest) throws -> HTTPResponse {
+        try handle(request)
+    }
+
+    /// Inline when the matching route says so; errors (404, 405) and OPTIONS are cheap and always inline.
+    public func runsInline(_ request: HTTPRequest) -> Bool {
+        guard let (route, _) = find(request.path) else { return true }
+        let method = request.method == "HEAD" ? "GET" : request.method
+        guard let execution = route.executions[method] else { return true }
+        return execution == .inline
+    }
+
+    /// The route for `path` and the values of its `{name}` segments.
+    private func find(_ path: String) -> (Route, [String: String])? {
+        if let index = staticRoutes[path] { return (routes[index], [:]) }
+        let segments = Self.segments(of: path)
+        for route in routes {
+            if let parameters = Self.match(route.segments, segments) { return (route, parameters) }
+        }
+        return nil
+    }
 
     /// Routes a request to its handler, or throws the 404 or 405 it deserves.
     public func handle(_ request: HTTPRequest) throws -> HTTPResponse {
-        let segments = Self.segments(of: request.path)
-        for route in routes {
-            guard let parameters = Self.match(route.segments, segments) else { continue }
-            var request = request
-            request.pathParameters = parameters
-            let method = request.method == "HEAD" ? "GET" : request.method
-            if let handler = route.handlers[method] { return try handler(request) }
-            let allowed = Self.allowedMethods(route.handlers.keys)
-            if request.method == "OPTIONS" {
-                return HTTPResponse(status: .noContent, headers: ["Allow": allowed])
-            }
-            throw HTTPError(
-                status: .methodNotAllowed, code: "method_not_allowed",
-                message: "\(request.method) is not allowed on \(request.path); use \(allowed)",
-                headers: ["Allow": allowed])
+        guard let (route, parameters) = find(request.path) else {
+            throw HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)")
         }
-        throw HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)")
+        var request = request
+        request.pathParameters = parameters
+        let method = request.method == "HEAD" ? "GET" : request.method
+        if let handler = route.handlers[method] { return try handler(request) }
+        let allowed = Self.allowedMethods(route.handlers.keys)
+        if request.method == "OPTIONS" {
+            return HTTPResponse(status: .noContent, headers: ["Allow": allowed])
+        }
+        throw HTTPError(
+            status: .methodNotAllowed, code: "method_not_allowed",
+            message: "\(request.method) is not allowed on \(request.path); use \(allowed)",
+            headers: ["Allow": allowed])
     }
 
     /// The `Allow` value: the registered methods, `HEAD` wherever `GET` is, and `OPTIONS`, sorted.

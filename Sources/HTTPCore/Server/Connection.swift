@@ -11,30 +11,26 @@ import Darwin
 /// What every connection shares with the server.
 struct ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
-    let handler: @Sendable (HTTPRequest) throws -> HTTPResponse
+    let responder: any HTTPResponder
     let logger: Logger
-    let dateCache = HTTPDateCache()
     let requestIDs = RequestIDGenerator()
     /// Set when shutdown begins: from then on every response says `Connection: close`, so that clients
     /// (and balancers) reconnect, to another replica, while this one drains.
     let draining = DrainingFlag()
     let timeouts: ConnectionTimeouts
-    /// How often a connection checks its deadlines: a quarter of the shortest timeout, at most a second.
-    let tick: DispatchTimeInterval
+    /// How often a loop checks its connections' deadlines: a quarter of the shortest timeout, at most a second.
+    let tick: UInt64
 
-    init(
-        configuration: HTTPServerConfiguration, handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse,
-        logger: Logger
-    ) {
+    init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) {
         self.configuration = configuration
-        self.handler = handler
+        self.responder = responder
         self.logger = logger
         timeouts = configuration.connectionTimeouts
         let shortest = min(timeouts.header, timeouts.body, timeouts.idle, timeouts.write, timeouts.linger)
-        tick = .nanoseconds(Int(max(10_000_000, min(1_000_000_000, shortest / 4))))
+        tick = max(10_000_000, min(1_000_000_000, shortest / 4))
     }
 
-    /// The encoded response for an error.
+    /// The response for an error.
     func errorResponse(_ error: some HTTPResponseError) -> HTTPResponse {
         configuration.errorRenderer(HTTPError(error))
     }
@@ -49,129 +45,115 @@ final class DrainingFlag: Sendable {
     func set() { flag.store(true, ordering: .relaxed) }
 }
 
-/// One client connection, driven by Dispatch read and write sources and a timer on its own serial queue.
-///
-/// Every property is touched only on `queue`, which is what makes the class safe to send between threads
-/// (hence `@unchecked Sendable`). The queue is a serial queue of its own, so a slow handler holds up only
-/// its own connection: Dispatch runs other connections' queues on other threads.
-final class Connection: @unchecked Sendable {
+/// One client connection, owned by one event loop: every method runs on that loop's thread, which is what
+/// makes the class safe to hand between threads (hence `@unchecked Sendable`). Handlers that are not
+/// marked inline run on Dispatch's worker threads and post their response back to the loop.
+final class Connection: EventLoopSource, @unchecked Sendable {
     let id: Int
-    let queue: DispatchQueue
+    let loop: EventLoop
     private let socket: Socket
     private let context: ServerContext
     private let onClosed: @Sendable (Int) -> Void
 
     private var parser: HTTPRequestParser
     private var machine: ConnectionStateMachine
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
-    private var timer: DispatchSourceTimer?
-    private var readSuspended = false
-    private var writeSuspended = true
-    private var liveSources = 0
     private var isClosed = false
     private var peerClosedInput = false
+    /// What the loop is asked to watch for.
+    private var wantsRead = true
+    private var wantsWrite = false
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
     /// Whether `outbound` ends with a final response (not just `100 Continue`).
     private var responseInFlight = false
     private var sentContinue = false
+    private var dateCache = HTTPDateCache()
 
-    private static let readChunkSize = 16 * 1024
-
-    init(id: Int, socket: Socket, context: ServerContext, onClosed: @escaping @Sendable (Int) -> Void) {
+    init(id: Int, socket: Socket, loop: EventLoop, context: ServerContext, onClosed: @escaping @Sendable (Int) -> Void)
+    {
         self.id = id
         self.socket = socket
+        self.loop = loop
         self.context = context
         self.onClosed = onClosed
-        queue = DispatchQueue(label: "digits.connection")
         parser = HTTPRequestParser(limits: context.configuration.limits)
-        machine = ConnectionStateMachine(timeouts: context.timeouts, now: Self.now())
+        machine = ConnectionStateMachine(timeouts: context.timeouts, now: EventLoop.now())
     }
 
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-
-    /// Starts reading. Called once, from any thread.
+    /// Starts watching the socket; on the loop's thread.
     func start() {
-        queue.async { self.startOnQueue() }
-    }
-
-    private func startOnQueue() {
         socket.setNoDelay()
-        // The handlers hold the connection strongly: it lives while its sources do, and Dispatch lets go
-        // of the handlers once the sources are cancelled.
-        let read = DispatchSource.makeReadSource(fileDescriptor: socket.descriptor, queue: queue)
-        read.setEventHandler { [self] in onReadable() }
-        read.setCancelHandler { [self] in sourceCancelled() }
-        let write = DispatchSource.makeWriteSource(fileDescriptor: socket.descriptor, queue: queue)
-        write.setEventHandler { [self] in flush() }
-        write.setCancelHandler { [self] in sourceCancelled() }
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + context.tick, repeating: context.tick, leeway: context.tick)
-        timer.setEventHandler { [self] in onTick() }
-        readSource = read
-        writeSource = write
-        self.timer = timer
-        liveSources = 2
-        read.activate()
-        timer.activate()
-        // The write source stays inactive (counted as suspended) until a write would block.
+        loop.register(socket.descriptor, source: self, readable: true, writable: false)
     }
 
-    /// Begins a graceful close: now if idle, otherwise after the current response.
+    /// Begins a graceful close: now if idle, otherwise after the current response. On the loop's thread.
     func drain() {
-        queue.async {
-            guard !self.isClosed else { return }
-            if self.machine.beginDrain() { self.close() }
-        }
+        guard !isClosed else { return }
+        if machine.beginDrain() { close() }
     }
 
-    /// Closes at once, whatever is in progress (the grace period is over).
+    /// Closes at once, whatever is in progress (the grace period is over). On the loop's thread.
     func forceClose() {
-        queue.async { self.close() }
+        close()
+    }
+
+    // MARK: - Events
+
+    func handleEvents(readable: Bool, writable: Bool, hangUp: Bool) {
+        if writable && wantsWrite { flush() }
+        if readable && wantsRead && !isClosed { onReadable() }
+        if hangUp && !isClosed && !readable { close() }
+    }
+
+    func tick(now: UInt64) {
+        guard !isClosed, let action = machine.timeoutAction(now: now) else { return }
+        switch action {
+        case .close, .abort:
+            close()
+        case .requestTimeout:
+            machine.closeAfterResponse()
+            sendError(
+                HTTPError(
+                    status: .requestTimeout, code: "request_timeout",
+                    message: machine.phase == .body
+                        ? "the request body stalled for longer than the body timeout"
+                        : "the request head was not received within the header timeout"),
+                for: parser.headAwaitingBody)
+        }
     }
 
     // MARK: - Reading
 
     private func onReadable() {
-        guard !isClosed else { return }
         if machine.phase == .lingering {
             discardInput()
             return
         }
-        var reads = 0
-        readLoop: while reads < 4 {
-            reads += 1
+        let buffer = loop.readBuffer
+        for _ in 0..<4 {
             let result: Socket.ReadResult
             do {
-                result = try withUnsafeTemporaryAllocation(byteCount: Self.readChunkSize, alignment: 16) { buffer in
-                    let result = try socket.read(into: buffer)
-                    if case .bytes(let count) = result {
-                        parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                    }
-                    return result
-                }
+                result = try socket.read(into: buffer)
             } catch {
                 context.logger.debug("connection \(id): \(error)")
                 close()
                 return
             }
             switch result {
-            case .bytes(let count) where count < Self.readChunkSize:
-                break readLoop
-            case .bytes:
-                continue
+            case .bytes(let count):
+                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                if count < buffer.count { return process() }
             case .wouldBlock:
-                break readLoop
+                return process()
             case .endOfStream:
                 peerClosedInput = true
                 if machine.receivedEndOfStream() {
                     close()
                     return
                 }
-                suspendReading()
-                break readLoop
+                setInterest(read: false, write: wantsWrite)
+                return process()
             }
         }
         process()
@@ -179,24 +161,20 @@ final class Connection: @unchecked Sendable {
 
     /// After the last response: read and drop whatever the client still sends until it closes.
     private func discardInput() {
-        var done = false
-        withUnsafeTemporaryAllocation(byteCount: Self.readChunkSize, alignment: 16) { buffer in
-            for _ in 0..<4 {
-                switch try? socket.read(into: buffer) {
-                case .bytes: continue
-                case .wouldBlock: return
-                case .endOfStream, nil:
-                    done = true
-                    return
-                }
+        for _ in 0..<4 {
+            switch try? socket.read(into: loop.readBuffer) {
+            case .bytes: continue
+            case .wouldBlock: return
+            case .endOfStream, nil:
+                close()
+                return
             }
         }
-        if done { close() }
     }
 
     // MARK: - Requests
 
-    /// Parses and answers requests until the parser needs more bytes or a response is being written.
+    /// Parses and answers requests until the parser needs more bytes or a response is in progress.
     /// Pipelined requests wait in the parser's buffer and are answered one after another, in order.
     private func process() {
         while !isClosed {
@@ -225,7 +203,7 @@ final class Connection: @unchecked Sendable {
     /// Updates the phase for a partial request and answers `Expect: 100-continue` once its head is in.
     private func awaitMoreBytes() {
         let head = parser.headAwaitingBody
-        machine.receivedBytes(now: Self.now(), insideRequest: parser.isInsideRequest, awaitingBody: head != nil)
+        machine.receivedBytes(now: EventLoop.now(), insideRequest: parser.isInsideRequest, awaitingBody: head != nil)
         guard let head else { return }
         if head.hasUnsupportedExpectation {
             machine.closeAfterResponse()
@@ -246,53 +224,86 @@ final class Connection: @unchecked Sendable {
     private func answer(_ request: HTTPRequest) {
         var request = request
         request.requestID = context.requestIDs.id(for: request.headers["X-Request-ID"])
-        let start = Self.now()
-        let response: HTTPResponse
+        let start = EventLoop.now()
         if request.head.hasUnsupportedExpectation {
-            response = context.errorResponse(expectationFailed(request.head))
-        } else {
-            do {
-                response = try context.handler(request)
-            } catch let error as any HTTPResponseError {
-                response = context.errorResponse(error)
-            } catch {
-                context.logger.error(
-                    "handler failed",
-                    metadata: ["error": "\(error)", "path": "\(request.path)", "request_id": "\(request.requestID)"])
-                response = context.errorResponse(
-                    HTTPError(
-                        status: .internalServerError, code: "internal_error",
-                        message: "the server failed to answer; the error is logged with request id \(request.requestID)"
-                    ))
+            send(
+                context.errorResponse(expectationFailed(request.head)), for: request.head, requestID: request.requestID,
+                start: start)
+            return
+        }
+        let responder = context.responder
+        if responder.runsInline(request) {
+            send(
+                Self.respond(to: request, with: context), for: request.head, requestID: request.requestID, start: start)
+            return
+        }
+        // While the handler runs elsewhere, read nothing more: pipelined requests wait in the kernel.
+        setInterest(read: false, write: wantsWrite)
+        let context = self.context
+        let offloaded = request
+        DispatchQueue.global().async { [self] in
+            let response = Self.respond(to: offloaded, with: context)
+            loop.execute { [self] in
+                guard !isClosed else { return }
+                send(response, for: offloaded.head, requestID: offloaded.requestID, start: start)
             }
         }
-        send(response, for: request.head, requestID: request.requestID, start: start)
+    }
+
+    /// Runs the responder, turning errors into responses: one point for all of them.
+    private static func respond(to request: HTTPRequest, with context: ServerContext) -> HTTPResponse {
+        do {
+            return try context.responder.respond(to: request)
+        } catch let error as any HTTPResponseError {
+            return context.errorResponse(error)
+        } catch {
+            context.logger.error(
+                "handler failed",
+                metadata: ["error": "\(error)", "path": "\(request.path)", "request_id": "\(request.requestID)"])
+            return context.errorResponse(
+                HTTPError(
+                    status: .internalServerError, code: "internal_error",
+                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"))
+        }
     }
 
     private func sendError(_ error: some HTTPResponseError, for head: HTTPRequestHead?) {
         let requestID = context.requestIDs.id(for: head?.headers["X-Request-ID"])
-        send(context.errorResponse(error), for: head, requestID: requestID, start: Self.now())
+        send(context.errorResponse(error), for: head, requestID: requestID, start: EventLoop.now())
     }
 
     private func send(_ response: HTTPResponse, for head: HTTPRequestHead?, requestID: String, start: UInt64) {
         if context.draining.isSet { machine.closeAfterResponse() }
         let closing = machine.closesAfterResponse
-        let bytes = HTTPResponseEncoder.encode(
-            response, includeBody: head?.method != "HEAD", closing: closing,
+        HTTPResponseEncoder.encode(
+            response, into: &outbound, includeBody: head?.method != "HEAD", closing: closing,
             keepAliveHTTP10: head?.version == .http1_0, requestID: requestID,
-            serverName: context.configuration.serverName, date: context.dateCache.current())
-        machine.responseStarted(now: Self.now(), closing: closing)
+            serverName: context.configuration.serverName, date: dateCache.current())
+        machine.responseStarted(now: EventLoop.now(), closing: closing)
         logAccess(
             head: head, status: response.status.code, bytes: response.body.count, requestID: requestID, start: start)
-        outbound += bytes
         responseInFlight = true
         flush()
     }
 
+    /// The access log line, written as the response is queued: its duration is the time from the complete
+    /// request to the response, and a response the client never reads is still logged.
+    private func logAccess(head: HTTPRequestHead?, status: Int, bytes: Int, requestID: String, start: UInt64) {
+        guard context.logger.logLevel <= .info else { return }
+        let method = head?.method ?? "-"
+        let path = head?.path ?? "-"
+        context.logger.info(
+            "\(method) \(path) \(status)",
+            metadata: [
+                "status": "\(status)", "bytes": "\(bytes)",
+                "duration_ms": "\(Double((EventLoop.now() - start) / 1000) / 1000)", "request_id": "\(requestID)",
+            ])
+    }
+
     // MARK: - Writing
 
-    /// Writes what is queued. On `EAGAIN` it waits for the write source and stops reading meanwhile, so a
-    /// client that does not read its responses cannot make the server buffer more of them.
+    /// Writes what is queued. When the socket takes no more, it waits to be writable and stops reading
+    /// meanwhile, so that a client that does not read its responses cannot make the server buffer more.
     private func flush() {
         guard !isClosed else { return }
         while outboundOffset < outbound.count {
@@ -307,114 +318,46 @@ final class Connection: @unchecked Sendable {
                 return
             }
             guard let written else {
-                suspendReading()
-                resumeWriting()
+                setInterest(read: false, write: true)
                 return
             }
             outboundOffset += written
-            machine.wroteBytes(now: Self.now())
+            machine.wroteBytes(now: EventLoop.now())
         }
         outbound.removeAll(keepingCapacity: outbound.capacity <= 64 * 1024)
         outboundOffset = 0
-        suspendWriting()
-        guard responseInFlight else { return }
+        guard responseInFlight else {
+            if wantsWrite { setInterest(read: !peerClosedInput, write: false) }
+            return
+        }
         responseInFlight = false
-        switch machine.responseFinished(now: Self.now()) {
+        switch machine.responseFinished(now: EventLoop.now()) {
         case .readNextRequest:
-            resumeReading()
+            setInterest(read: !peerClosedInput, write: false)
             process()
         case .close:
             if peerClosedInput {
                 close()
             } else {
                 socket.shutdownWrite()
-                resumeReading()
+                setInterest(read: true, write: false)
             }
         }
     }
 
-    /// The access log line, written as the response is queued: its duration is the time from the complete
-    /// request to the response, and a response the client never reads is still logged.
-    private func logAccess(head: HTTPRequestHead?, status: Int, bytes: Int, requestID: String, start: UInt64) {
-        guard context.logger.logLevel <= .info else { return }
-        let method = head?.method ?? "-"
-        let path = head?.path ?? "-"
-        context.logger.info(
-            "\(method) \(path) \(status)",
-            metadata: [
-                "status": "\(status)", "bytes": "\(bytes)",
-                "duration_ms": "\(Double((Self.now() - start) / 1000) / 1000)", "request_id": "\(requestID)",
-            ])
+    private func setInterest(read: Bool, write: Bool) {
+        guard !isClosed, read != wantsRead || write != wantsWrite else { return }
+        wantsRead = read
+        wantsWrite = write
+        loop.update(socket.descriptor, readable: read, writable: write)
     }
 
-    // MARK: - Timeouts and closing
-
-    private func onTick() {
-        guard !isClosed, let action = machine.timeoutAction(now: Self.now()) else { return }
-        switch action {
-        case .close, .abort:
-            close()
-        case .requestTimeout:
-            machine.closeAfterResponse()
-            let phase = machine.phase
-            sendError(
-                HTTPError(
-                    status: .requestTimeout, code: "request_timeout",
-                    message: phase == .body
-                        ? "the request body stalled for longer than the body timeout"
-                        : "the request head was not received within the header timeout"),
-                for: parser.headAwaitingBody)
-        }
-    }
-
-    private func suspendReading() {
-        guard !readSuspended, let readSource else { return }
-        readSuspended = true
-        readSource.suspend()
-    }
-
-    private func resumeReading() {
-        guard readSuspended, let readSource, !peerClosedInput else { return }
-        readSuspended = false
-        readSource.resume()
-    }
-
-    private func suspendWriting() {
-        guard !writeSuspended, let writeSource else { return }
-        writeSuspended = true
-        writeSource.suspend()
-    }
-
-    private func resumeWriting() {
-        guard writeSuspended, let writeSource else { return }
-        writeSuspended = false
-        writeSource.resume()
-    }
-
-    /// Cancels the sources; the descriptor is closed once both have let go of it.
     private func close() {
         guard !isClosed else { return }
         isClosed = true
         machine.closed()
-        timer?.cancel()
-        guard let readSource, let writeSource else {
-            socket.close()
-            onClosed(id)
-            return
-        }
-        readSource.cancel()
-        if readSuspended { readSource.resume() }
-        writeSource.cancel()
-        if writeSuspended { writeSource.resume() }
-    }
-
-    private func sourceCancelled() {
-        liveSources -= 1
-        guard liveSources == 0 else { return }
+        loop.unregister(socket.descriptor)
         socket.close()
-        readSource = nil
-        writeSource = nil
-        timer = nil
         onClosed(id)
     }
 }

@@ -8,11 +8,12 @@ import Glibc
 import Darwin
 #endif
 
-/// An HTTP/1.1 server on POSIX sockets and Dispatch.
+/// An HTTP/1.1 server on POSIX sockets, epoll event loops and Dispatch.
 ///
-/// `start()` binds and begins accepting; each connection then lives on its own serial queue
-/// (see ``Connection``). `shutdown()` drains gracefully: the `onShutdown` hook, the drain delay, then no
-/// new connections, idle ones closed, in-flight requests finished within the grace period.
+/// `start()` binds one listening socket and starts one event loop per core; every loop watches the listener
+/// (with `EPOLLEXCLUSIVE`, so a new connection wakes one loop, not all) and owns the connections it
+/// accepts. `shutdown()` drains gracefully: the `onShutdown` hook, the drain delay, then no new
+/// connections, idle ones closed, in-flight requests finished within the grace period.
 public final class HTTPServer: Sendable {
     private enum Phase: Sendable {
         case created
@@ -21,39 +22,44 @@ public final class HTTPServer: Sendable {
         case stopped
     }
 
-    /// Mutable state, shared between the accept queue, connection queues and callers.
+    /// Mutable state shared between the loops, Dispatch and callers.
     private struct State: @unchecked Sendable {
         var phase = Phase.created
         var listener: Socket?
-        var acceptSource: DispatchSourceRead?
-        var acceptPaused = false
-        var connections: [Int: Connection] = [:]
-        var nextConnectionID = 0
+        var acceptors: [Acceptor] = []
+        var loops: [EventLoop] = []
+        var connectionCount = 0
         var port = 0
         var lastAcceptErrorLog: UInt64 = 0
     }
 
     private let context: ServerContext
     private let state = Mutex(State())
-    private let acceptQueue = DispatchQueue(label: "digits.accept")
+    private let nextConnectionID = Atomic<Int>(0)
+    private let control = DispatchQueue(label: "digits.server")
     /// Entered at start and left when the server has stopped, so any number of callers can wait.
     private let running = DispatchGroup()
 
-    /// A server that answers every request with `handler` (typically ``Router/handle(_:)``).
-    public init(
+    /// A server whose requests are answered by `responder` (typically a ``Router``).
+    public init(configuration: HTTPServerConfiguration, logger: Logger, responder: any HTTPResponder) {
+        context = ServerContext(configuration: configuration, responder: responder, logger: logger)
+    }
+
+    /// A server that answers every request with `handler`, run on Dispatch's worker threads.
+    public convenience init(
         configuration: HTTPServerConfiguration, logger: Logger,
         handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse
     ) {
-        context = ServerContext(configuration: configuration, handler: handler, logger: logger)
+        self.init(configuration: configuration, logger: logger, responder: ClosureResponder(handler: handler))
     }
 
     /// The port the server listens on (the kernel's choice when configured with port 0).
     public var port: Int { state.withLock { $0.port } }
 
     /// The number of open connections.
-    public var connectionCount: Int { state.withLock { $0.connections.count } }
+    public var connectionCount: Int { state.withLock { $0.connectionCount } }
 
-    /// Binds, listens and starts accepting. Fails with the system's reason (address in use, permission).
+    /// Binds, listens and starts the event loops. Fails with the system's reason (address in use, permission).
     public func start() throws(SocketError) {
         // Writes use MSG_NOSIGNAL; this covers anything else that writes to a closed socket or pipe.
         signal(SIGPIPE, SIG_IGN)
@@ -62,24 +68,30 @@ public final class HTTPServer: Sendable {
         let listener = try Socket.listen(
             host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         let port: Int
-        do {
+        var loops: [EventLoop] = []
+        do throws(SocketError) {
             port = try listener.localPort()
+            for index in 0..<max(1, configuration.eventLoops) {
+                loops.append(try EventLoop(index: index, tickInterval: context.tick))
+            }
         } catch {
             listener.close()
             throw error
         }
-        let source = DispatchSource.makeReadSource(fileDescriptor: listener.descriptor, queue: acceptQueue)
-        source.setEventHandler { [self] in acceptPending() }
-        source.setCancelHandler { listener.close() }
+        let acceptors = loops.map { Acceptor(server: self, listener: listener, loop: $0) }
         state.withLock {
             $0.phase = .running
             $0.listener = listener
-            $0.acceptSource = source
+            $0.loops = loops
+            $0.acceptors = acceptors
             $0.port = port
         }
         running.enter()
-        source.activate()
-        context.logger.debug("listening on \(configuration.host):\(port)")
+        for (loop, acceptor) in zip(loops, acceptors) {
+            loop.start()
+            loop.execute { acceptor.start() }
+        }
+        context.logger.debug("listening on \(configuration.host):\(port) with \(loops.count) event loops")
     }
 
     /// Begins a graceful shutdown and returns at once; ``waitUntilStopped()`` waits for its end.
@@ -96,7 +108,7 @@ public final class HTTPServer: Sendable {
         context.logger.notice(
             "shutting down: serving for the drain delay of \(configuration.drainDelay), then finishing in-flight requests within \(configuration.gracePeriod)"
         )
-        acceptQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(configuration.drainDelay.nanoseconds))) { [self] in
+        control.asyncAfter(deadline: .now() + .nanoseconds(Int(configuration.drainDelay.nanoseconds))) { [self] in
             stopAccepting()
         }
     }
@@ -107,9 +119,9 @@ public final class HTTPServer: Sendable {
             if state.phase == .running { state.phase = .draining }
         }
         context.draining.set()
-        acceptQueue.async { [self] in
+        control.async { [self] in
             stopAccepting()
-            for connection in state.withLock({ Array($0.connections.values) }) { connection.forceClose() }
+            forEachConnection { $0.forceClose() }
         }
     }
 
@@ -123,7 +135,7 @@ public final class HTTPServer: Sendable {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         let signals = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: acceptQueue)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: control)
             source.setEventHandler { [self] in
                 let first = state.withLock { $0.phase == .running }
                 context.logger.notice("received signal \(number)\(first ? "" : " again: stopping now")")
@@ -136,68 +148,65 @@ public final class HTTPServer: Sendable {
         signals.forEach { $0.cancel() }
     }
 
-    // MARK: - Accepting
+    // MARK: - Accepting (on the loops' threads)
 
-    private func acceptPending() {
-        guard let listener = state.withLock({ $0.listener }) else { return }
-        // A bounded batch per wake-up, so that accepting cannot starve the queue's other work.
+    /// Accepts a bounded batch of pending connections into `loop`.
+    fileprivate func acceptPending(from listener: Socket, into loop: EventLoop, acceptor: Acceptor) {
         for _ in 0..<64 {
             let client: Socket?
             do {
                 client = try listener.accept()
             } catch {
-                pauseAccepting(after: error)
+                pauseAccepting(acceptor, after: error)
                 return
             }
             guard let client else { return }
-            admit(client)
+            admit(client, into: loop)
         }
     }
 
-    /// Out of descriptors (EMFILE, ENFILE) or memory: log it and stop accepting for 100 ms rather than spin
-    /// on a listener that stays readable, then try again. Nothing is lost: clients wait in the backlog.
-    private func pauseAccepting(after error: SocketError) {
-        let now = Connection.now()
-        let (source, shouldLog) = state.withLock { state -> (DispatchSourceRead?, Bool) in
-            guard state.phase == .running || state.phase == .draining, !state.acceptPaused else { return (nil, false) }
-            state.acceptPaused = true
-            let shouldLog = now - state.lastAcceptErrorLog > 1_000_000_000
-            if shouldLog { state.lastAcceptErrorLog = now }
-            return (state.acceptSource, shouldLog)
+    /// Out of descriptors (EMFILE, ENFILE) or memory: log it (once a second at most) and stop accepting on
+    /// this loop for 100 ms rather than spin on a listener that stays readable. Nothing is lost: clients
+    /// wait in the backlog.
+    private func pauseAccepting(_ acceptor: Acceptor, after error: SocketError) {
+        let now = EventLoop.now()
+        let shouldLog = state.withLock { state -> Bool in
+            guard now - state.lastAcceptErrorLog > 1_000_000_000 else { return false }
+            state.lastAcceptErrorLog = now
+            return true
         }
-        guard let source else { return }
         if shouldLog {
             context.logger.error("accept failed; pausing new connections for 100 ms", metadata: ["error": "\(error)"])
         }
-        source.suspend()
-        acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
-            // If shutdown cancelled the source meanwhile, it also resumed it; nothing to do then.
-            let source = state.withLock { state -> DispatchSourceRead? in
-                state.acceptPaused = false
-                return state.acceptSource
-            }
-            source?.resume()
-        }
+        acceptor.pause(until: now + 100_000_000)
     }
 
-    private func admit(_ client: Socket) {
+    private func admit(_ client: Socket, into loop: EventLoop) {
         let maxConnections = context.configuration.maxConnections
-        let connection = state.withLock { state -> Connection? in
-            guard state.phase == .running || state.phase == .draining, state.connections.count < maxConnections else {
-                return nil
+        let admitted = state.withLock { state -> Bool in
+            guard state.phase == .running || state.phase == .draining, state.connectionCount < maxConnections else {
+                return false
             }
-            state.nextConnectionID += 1
-            let connection = Connection(id: state.nextConnectionID, socket: client, context: context) { [self] id in
-                connectionClosed(id)
-            }
-            state.connections[connection.id] = connection
-            return connection
+            state.connectionCount += 1
+            return true
         }
-        guard let connection else {
+        guard admitted else {
             reject(client)
             return
         }
-        connection.start()
+        // Connections are dealt to the loops in turn. Whichever loop the kernel wakes accepts, and left to
+        // itself it would keep most connections (measured: one loop doing all the work a third of the time).
+        let id = nextConnectionID.add(1, ordering: .relaxed).newValue
+        let loops = state.withLock { $0.loops }
+        let owner = loops[id % loops.count]
+        let connection = Connection(id: id, socket: client, loop: owner, context: context) { [self] _ in
+            connectionClosed()
+        }
+        if owner === loop {
+            connection.start()
+        } else {
+            owner.execute { connection.start() }
+        }
     }
 
     /// Over the connection limit: a 503 written without waiting, and the connection closed. The client gets
@@ -211,7 +220,7 @@ public final class HTTPServer: Sendable {
             headers: ["Retry-After": "1"])
         let bytes = HTTPResponseEncoder.encode(
             context.errorResponse(error), includeBody: true, closing: true, keepAliveHTTP10: false, requestID: nil,
-            serverName: context.configuration.serverName, date: context.dateCache.current())
+            serverName: context.configuration.serverName, date: HTTPDateCache.format(time(nil)))
         _ = bytes.withUnsafeBytes { try? client.write($0) }
         client.shutdownWrite()
         // Read what already arrived, so closing does not reset the connection and destroy the 503.
@@ -221,41 +230,62 @@ public final class HTTPServer: Sendable {
 
     // MARK: - Stopping
 
-    private func stopAccepting() {
-        let (source, connections) = state.withLock { state -> (DispatchSourceRead?, [Connection]) in
-            let source = state.acceptSource
-            state.acceptSource = nil
-            state.listener = nil
-            return (source, Array(state.connections.values))
-        }
-        if let source {
-            source.cancel()
-            if state.withLock({ $0.acceptPaused }) { source.resume() }
-        }
-        connections.forEach { $0.drain() }
-        finishIfIdle()
-        let grace = context.configuration.gracePeriod
-        acceptQueue.asyncAfter(deadline: .now() + .nanoseconds(Int(grace.nanoseconds))) { [self] in
-            let remaining = state.withLock { Array($0.connections.values) }
-            if !remaining.isEmpty {
-                context.logger.warning("grace period over; closing \(remaining.count) connection(s) still in progress")
+    private func forEachConnection(_ body: @escaping @Sendable (Connection) -> Void) {
+        for loop in state.withLock({ $0.loops }) {
+            loop.execute {
+                for case let connection as Connection in loop.allSources { body(connection) }
             }
-            remaining.forEach { $0.forceClose() }
         }
     }
 
-    private func connectionClosed(_ id: Int) {
-        state.withLock { _ = $0.connections.removeValue(forKey: id) }
+    /// Closes the listener on every loop, then asks every connection to drain; after the grace period,
+    /// closes whatever is left.
+    private func stopAccepting() {
+        let (listener, acceptors) = state.withLock { state -> (Socket?, [Acceptor]) in
+            let listener = state.listener
+            state.listener = nil
+            let acceptors = state.acceptors
+            state.acceptors = []
+            return (listener, acceptors)
+        }
+        guard let listener else { return }
+        let group = DispatchGroup()
+        for acceptor in acceptors {
+            group.enter()
+            acceptor.loop.execute {
+                acceptor.stop()
+                group.leave()
+            }
+        }
+        group.wait()
+        listener.close()
+        forEachConnection { $0.drain() }
+        finishIfIdle()
+        let grace = context.configuration.gracePeriod
+        control.asyncAfter(deadline: .now() + .nanoseconds(Int(grace.nanoseconds))) { [self] in
+            let remaining = connectionCount
+            if remaining > 0 {
+                context.logger.warning("grace period over; closing \(remaining) connection(s) still in progress")
+                forEachConnection { $0.forceClose() }
+            }
+        }
+    }
+
+    private func connectionClosed() {
+        state.withLock { $0.connectionCount -= 1 }
         finishIfIdle()
     }
 
     private func finishIfIdle() {
-        let finished = state.withLock { state -> Bool in
-            guard state.phase == .draining, state.acceptSource == nil, state.connections.isEmpty else { return false }
+        let loops = state.withLock { state -> [EventLoop]? in
+            guard state.phase == .draining, state.listener == nil, state.connectionCount == 0 else { return nil }
             state.phase = .stopped
-            return true
+            return state.loops
         }
-        if finished {
+        guard let loops else { return }
+        // Called on a loop's thread: stop the loops from elsewhere, since a loop cannot wait for itself.
+        control.async { [self] in
+            loops.forEach { $0.stopAndWait() }
             context.logger.notice("stopped")
             running.leave()
         }
@@ -268,5 +298,55 @@ public final class HTTPServer: Sendable {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
         limit.rlim_cur = limit.rlim_max
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// The listening socket as one loop sees it: every loop watches the same socket, registered with
+/// `EPOLLEXCLUSIVE` so that a new connection wakes one loop, which accepts it and then owns it.
+private final class Acceptor: EventLoopSource, @unchecked Sendable {
+    unowned let server: HTTPServer
+    let listener: Socket
+    let loop: EventLoop
+    private var isWatching = false
+    private var pausedUntil: UInt64?
+
+    init(server: HTTPServer, listener: Socket, loop: EventLoop) {
+        self.server = server
+        self.listener = listener
+        self.loop = loop
+    }
+
+    func start() {
+        guard !isWatching else { return }
+        isWatching = true
+        loop.register(listener.descriptor, source: self, readable: true, writable: false, exclusive: true)
+    }
+
+    func stop() {
+        if pausedUntil != nil {
+            pausedUntil = nil
+            loop.removeTicker(self)
+        }
+        guard isWatching else { return }
+        isWatching = false
+        loop.unregister(listener.descriptor)
+    }
+
+    /// Stops watching the listener until `deadline`; the loop keeps ticking the acceptor meanwhile.
+    func pause(until deadline: UInt64) {
+        stop()
+        pausedUntil = deadline
+        loop.addTicker(self)
+    }
+
+    func handleEvents(readable: Bool, writable: Bool, hangUp: Bool) {
+        if readable { server.acceptPending(from: listener, into: loop, acceptor: self) }
+    }
+
+    func tick(now: UInt64) {
+        guard let pausedUntil, now >= pausedUntil else { return }
+        self.pausedUntil = nil
+        loop.removeTicker(self)
+        start()
     }
 }

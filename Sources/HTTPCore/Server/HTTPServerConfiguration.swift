@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything about the server that a deployment may want to change, each default stated and reasoned.
 public struct HTTPServerConfiguration: Sendable {
     /// The address to listen on: an IPv4 or IPv6 address or a host name. Default `0.0.0.0` (every IPv4
@@ -24,6 +28,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var lingerTimeout: Duration = .seconds(2)
     /// Open connections at most; one more is answered 503 and closed at once. Default 1024.
     public var maxConnections: Int = 1024
+    /// Event loops, each a thread that owns the connections it accepts. Default: one per online CPU.
+    public var eventLoops: Int = HTTPServerConfiguration.availableProcessors
     /// Pending connections the kernel queues before accept (the `listen` backlog). Default 1024.
     public var backlog: Int32 = 1024
     /// After SIGTERM, how long to keep serving normally while reporting not-ready, so that a load balancer's
@@ -45,6 +51,13 @@ public struct HTTPServerConfiguration: Sendable {
         ConnectionTimeouts(
             header: headerTimeout.nanoseconds, body: bodyTimeout.nanoseconds, idle: idleTimeout.nanoseconds,
             write: writeTimeout.nanoseconds, linger: lingerTimeout.nanoseconds)
+    }
+}
+
+extension HTTPServerConfiguration {
+    /// The CPUs online. A container's CPU quota does not show here; set the loops explicitly under one.
+    public static var availableProcessors: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 }
 
