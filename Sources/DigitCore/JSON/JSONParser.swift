@@ -19,8 +19,9 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 /// A strict RFC 8259 parser over UTF-8 bytes.
 ///
 /// It refuses everything the RFC does (trailing commas, comments, single quotes, leading zeros, control
-/// characters in strings, invalid UTF-8, text after the value), limits nesting so hostile input cannot
-/// exhaust the stack, and reads numbers with correct rounding (a fast exact path, otherwise `strtod`).
+/// characters in strings, invalid UTF-8, text after the value), ignores a leading byte order mark as the
+/// RFC allows, limits nesting so hostile input cannot exhaust the stack, and reads numbers with correct
+/// rounding (``JSONNumber``).
 public struct JSONParser {
     /// How deeply arrays and objects may nest.
     public static let maximumDepth = 512
@@ -37,6 +38,8 @@ public struct JSONParser {
     public func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
             var cursor = Cursor(bytes: buffer, allowsNonFiniteTokens: allowsNonFiniteTokens)
+            // A UTF-8 byte order mark, which RFC 8259 §8.1 lets a parser ignore (Windows tools write one).
+            if buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { cursor.index = 3 }
             cursor.skipWhitespace()
             let value = try cursor.parseValue(depth: 0)
             cursor.skipWhitespace()
@@ -232,85 +235,18 @@ private struct Cursor {
         return value
     }
 
-    /// Reads a number token and converts it with correct rounding.
+    /// Reads a number token (the grammar and conversion are ``JSONNumber``'s).
     mutating func parseNumber() throws(JSONSyntaxError) -> Double {
-        let start = index
-        var negative = false
-        if current == UInt8(ascii: "-") {
-            negative = true
+        if allowsNonFiniteTokens, bytes.count - index >= 2, bytes[index] == UInt8(ascii: "-"),
+            bytes[index + 1] == UInt8(ascii: "I")
+        {
             index += 1
-            if allowsNonFiniteTokens, current == UInt8(ascii: "I") {
-                _ = try literal("Infinity", .null)
-                return -.infinity
-            }
+            _ = try literal("Infinity", .null)
+            return -.infinity
         }
-        var mantissa: UInt64 = 0
-        var digitCount = 0
-        var exponentAdjustment = 0
-
-        guard let first = current, isDigit(first) else { throw error("a number needs a digit after '-'") }
-        if first == UInt8(ascii: "0") {
-            index += 1
-            if let next = current, isDigit(next) { throw error("numbers must not have leading zeros") }
-        } else {
-            while let byte = current, isDigit(byte) {
-                accumulate(byte, into: &mantissa, digitCount: &digitCount)
-                index += 1
-            }
-        }
-        if current == UInt8(ascii: ".") {
-            index += 1
-            guard let byte = current, isDigit(byte) else { throw error("a decimal point must be followed by a digit") }
-            while let byte = current, isDigit(byte) {
-                if accumulate(byte, into: &mantissa, digitCount: &digitCount) { exponentAdjustment -= 1 }
-                index += 1
-            }
-        }
-        var exponent = 0
-        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-            index += 1
-            var exponentNegative = false
-            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") {
-                exponentNegative = current == UInt8(ascii: "-")
-                index += 1
-            }
-            guard let byte = current, isDigit(byte) else { throw error("an exponent needs at least one digit") }
-            while let byte = current, isDigit(byte) {
-                if exponent < 100_000 { exponent = exponent * 10 + Int(byte - UInt8(ascii: "0")) }
-                index += 1
-            }
-            if exponentNegative { exponent = -exponent }
-        }
-
-        // Clinger's fast path: an exact integer mantissa below 2^53 times an exact power of ten is
-        // correctly rounded by one multiplication or division. Everything else goes to strtod.
-        let totalExponent = exponent + exponentAdjustment
-        if digitCount <= 15, abs(totalExponent) <= 22 {
-            let magnitude = Double(mantissa)
-            let value =
-                totalExponent >= 0 ? magnitude * powersOfTen[totalExponent] : magnitude / powersOfTen[-totalExponent]
-            return negative ? -value : value
-        }
-        return convertWithStrtod(from: start)
-    }
-
-    /// Adds a digit to the mantissa while it still fits 19 digits; returns whether it was kept (for
-    /// digits after the point, a kept digit moves the exponent).
-    @discardableResult
-    func accumulate(_ byte: UInt8, into mantissa: inout UInt64, digitCount: inout Int) -> Bool {
-        if mantissa == 0 && byte == UInt8(ascii: "0") { return true }
-        digitCount += 1
-        guard digitCount <= 19 else { return false }
-        mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
-        return true
-    }
-
-    func convertWithStrtod(from start: Int) -> Double {
-        let length = index - start
-        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
-            for offset in 0..<length { buffer[offset] = CChar(bitPattern: bytes[start + offset]) }
-            buffer[length] = 0
-            return strtod(buffer.baseAddress!, nil)
+        switch JSONNumber.scan(bytes, at: &index) {
+        case .success(let value): return value
+        case .failure(let problem): throw error(problem.message)
         }
     }
 
@@ -319,10 +255,4 @@ private struct Cursor {
     func printable(_ byte: UInt8) -> String {
         byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\u{" + String(byte, radix: 16) + "}"
     }
-}
-
-private let powersOfTen: [Double] = (0...22).map { exponent in
-    var value = 1.0
-    for _ in 0..<exponent { value *= 10 }
-    return value
 }

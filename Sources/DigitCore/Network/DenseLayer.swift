@@ -33,9 +33,19 @@ public struct DenseLayer: Equatable, Sendable {
                 for sample in 0..<count {
                     let x = input + sample * inputSize
                     let h = output + sample * units
-                    for unit in 0..<units {
-                        h[unit] =
-                            VectorMath.dot(weights.baseAddress! + unit * inputSize, x, count: inputSize) + bias[unit]
+                    let w = weights.baseAddress!
+                    var unit = 0
+                    while unit + 4 <= units {
+                        let sums = VectorMath.dot4(rows: w + unit * inputSize, stride: inputSize, x, count: inputSize)
+                        h[unit] = sums.0 + bias[unit]
+                        h[unit + 1] = sums.1 + bias[unit + 1]
+                        h[unit + 2] = sums.2 + bias[unit + 2]
+                        h[unit + 3] = sums.3 + bias[unit + 3]
+                        unit += 4
+                    }
+                    while unit < units {
+                        h[unit] = VectorMath.dot(w + unit * inputSize, x, count: inputSize) + bias[unit]
+                        unit += 1
                     }
                     activation.apply(UnsafeMutableBufferPointer(start: h, count: units))
                 }

@@ -57,29 +57,27 @@ public struct Network: Equatable, Sendable {
         return output
     }
 
-    /// The forward pass over raw buffers, alternating between two scratch buffers so that a batch costs
-    /// two allocations however many layers there are.
+    /// The forward pass over raw buffers, alternating between two scratch buffers (on the stack when they
+    /// are small, as they are for one image), so a prediction allocates nothing but its result.
     func forward(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
         if layers.count == 1 {
             layers[0].forward(input, count: count, into: output)
             return
         }
         let scratchSize = count * widestLayer
-        let first = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
-        let second = UnsafeMutablePointer<Float>.allocate(capacity: scratchSize)
-        defer {
-            first.deallocate()
-            second.deallocate()
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * scratchSize) { scratch in
+            let first = scratch.baseAddress!
+            let second = first + scratchSize
+            var source = UnsafePointer(first)
+            layers[0].forward(input, count: count, into: first)
+            var destination = second
+            for layer in layers.dropFirst().dropLast() {
+                layer.forward(source, count: count, into: destination)
+                let previous = UnsafeMutablePointer(mutating: source)
+                source = UnsafePointer(destination)
+                destination = previous
+            }
+            layers[layers.count - 1].forward(source, count: count, into: output)
         }
-        var source = UnsafePointer(first)
-        layers[0].forward(input, count: count, into: first)
-        var destination = second
-        for layer in layers.dropFirst().dropLast() {
-            layer.forward(source, count: count, into: destination)
-            let previous = UnsafeMutablePointer(mutating: source)
-            source = UnsafePointer(destination)
-            destination = previous
-        }
-        layers[layers.count - 1].forward(source, count: count, into: output)
     }
 }
