@@ -12,6 +12,7 @@ public final class DigitService: Sendable {
     public let modelSHA256: String
     public let evaluation: EvaluationReport
     let decoder: ImageDecoder
+    let fastReader: FastImageReader
     private let draining = Atomic<Bool>(false)
     /// Response bodies that never change, encoded once.
     let evaluationBody: [UInt8]
@@ -36,6 +37,7 @@ public final class DigitService: Sendable {
             )
         }
         decoder = ImageDecoder(rows: model.inputShape[0], columns: model.inputShape[1])
+        fastReader = FastImageReader(rows: model.inputShape[0], columns: model.inputShape[1])
         let testSet: LabelledImages
         do {
             testSet = try LabelledImages.load(
@@ -72,8 +74,7 @@ public final class DigitService: Sendable {
             previousHook?()
         }
         http.errorRenderer = HTTPError.defaultRenderer
-        let router = makeRouter()
-        return HTTPServer(configuration: http, logger: logger) { try router.handle($0) }
+        return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
     }
 
     /// `GET /model`'s document: the original `get_model_info` keys, then the model's identity and status.

@@ -11,16 +11,15 @@ struct ImageDecoder: Sendable {
     let columns: Int
     var pixelCount: Int { rows * columns }
 
-    /// Reads a request body as JSON, after checking that it is declared as JSON.
-    static func json(from request: HTTPRequest) throws(ServiceError) -> JSONValue {
-        try checkContentType(request.headers["Content-Type"])
-        guard !request.body.isEmpty else {
+    /// Reads a request body as JSON.
+    static func json(body: [UInt8]) throws(ServiceError) -> JSONValue {
+        guard !body.isEmpty else {
             throw .invalidJSON("the body is empty; send a JSON object such as {\"pixels\": [400 numbers]}")
         }
         do {
             // NaN and Infinity tokens are let through the parser so that they are refused by name (422)
             // instead of as a syntax error: Python's json module writes them for float('nan').
-            return try JSONParser(allowsNonFiniteTokens: true).parse(request.body)
+            return try JSONParser(allowsNonFiniteTokens: true).parse(body)
         } catch {
             throw .invalidJSON("the body is not valid JSON: \(error)")
         }
@@ -29,6 +28,8 @@ struct ImageDecoder: Sendable {
     /// `application/json`, with an optional `charset=utf-8` parameter (JSON is UTF-8 by definition, RFC 8259).
     static func checkContentType(_ value: String?) throws(ServiceError) {
         guard let value else { throw .unsupportedMediaType(nil) }
+        // What nearly every client sends, recognised without splitting and lowercasing.
+        if value.utf8.elementsEqual("application/json".utf8) { return }
         let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: " \t").lowercased() }
         guard parts.first == "application/json" else { throw .unsupportedMediaType(value) }
         for parameter in parts.dropFirst() {
@@ -42,8 +43,9 @@ struct ImageDecoder: Sendable {
     /// The image of a `/predict` body: `{"pixels": [...]}` or `{"image": [[...], ...]}`.
     func singleImage(from body: JSONValue) throws(ServiceError) -> [Float] {
         let members = try object(body, allowed: ["pixels", "image"], example: "{\"pixels\": [\(pixelCount) numbers]}")
-        let pixels = members.first { $0.key == "pixels" }?.value
-        let image = members.first { $0.key == "image" }?.value
+        // A repeated member counts once, with its last value, as in JSONSerialization and most parsers.
+        let pixels = members.last { $0.key == "pixels" }?.value
+        let image = members.last { $0.key == "image" }?.value
         switch (pixels, image) {
         case (let pixels?, nil): return try flat(pixels, path: "pixels")
         case (nil, let image?): return try nested(image, path: "image")
@@ -58,7 +60,7 @@ struct ImageDecoder: Sendable {
     /// The images of a `/predict/batch` body, `{"images": [image, ...]}`, each image flat or nested.
     func batch(from body: JSONValue, limit: Int) throws(ServiceError) -> (pixels: [Float], count: Int) {
         let members = try object(body, allowed: ["images"], example: "{\"images\": [[\(pixelCount) numbers], ...]}")
-        guard let images = members.first(where: { $0.key == "images" })?.value else {
+        guard let images = members.last(where: { $0.key == "images" })?.value else {
             throw .invalidRequest(
                 "the body needs \"images\": an array of images, each \(pixelCount) numbers or \(rows) rows of \(columns)"
             )
@@ -104,7 +106,7 @@ struct ImageDecoder: Sendable {
         var pixels: [Float] = []
         pixels.reserveCapacity(pixelCount)
         for (index, element) in elements.enumerated() {
-            pixels.append(try number(element, at: "\(path)[\(index)]", error: ServiceError.invalidPixels))
+            pixels.append(try number(element, at: { "\(path)[\(index)]" }, error: ServiceError.invalidPixels))
         }
         return pixels
     }
@@ -129,15 +131,18 @@ struct ImageDecoder: Sendable {
             }
             for (column, element) in values.enumerated() {
                 pixels.append(
-                    try number(element, at: "\(path)[\(rowIndex)][\(column)]", error: ServiceError.invalidImage))
+                    try number(element, at: { "\(path)[\(rowIndex)][\(column)]" }, error: ServiceError.invalidImage))
             }
         }
         return pixels
     }
 
+    /// One pixel; `location` names it and is built only when there is an error to report.
     private func number(
-        _ value: JSONValue, at path: String, error: (String) -> ServiceError
+        _ value: JSONValue, at location: () -> String, error: (String) -> ServiceError
     ) throws(ServiceError) -> Float {
+        if case .number(let number) = value, number >= 0 && number <= 1 { return Float(number) }
+        let path = location()
         guard case .number(let number) = value else { throw error("\(path) must be a number; got \(value.typeName)") }
         guard number.isFinite else {
             throw error(
