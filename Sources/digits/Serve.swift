@@ -50,6 +50,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: 1024)")
     var maxConnections: Int?
 
+    @Option(help: "Event loops (threads that own connections). [env: DIGITS_EVENT_LOOPS] (default: one per online CPU)")
+    var eventLoops: Int?
+
     @Option(help: "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: 10)")
     var headerTimeout: Double?
 
@@ -132,6 +135,9 @@ struct Serve: ParsableCommand {
         http.maxConnections = try Setting.resolve(
             maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, parse: { Int($0) },
             valid: { $0 >= 1 })
+        http.eventLoops = try Setting.resolve(
+            eventLoops, "DIGITS_EVENT_LOOPS", default: http.eventLoops, parse: { Int($0) },
+            valid: { (1...256).contains($0) })
         http.headerTimeout = try Setting.seconds(headerTimeout, "DIGITS_HEADER_TIMEOUT", default: http.headerTimeout)
         http.bodyTimeout = try Setting.seconds(bodyTimeout, "DIGITS_BODY_TIMEOUT", default: http.bodyTimeout)
         http.idleTimeout = try Setting.seconds(idleTimeout, "DIGITS_IDLE_TIMEOUT", default: http.idleTimeout)
