@@ -1,0 +1,262 @@
+"""The benchmark: digits side by side with the HTTP ceiling (nginx answering a constant) and the Python
+peer (FastAPI + uvicorn + NumPy, 2 workers, the same weights), measured with wrk on loopback in one run.
+
+    python3 Benchmarks/run.py [--duration 10] [--model data/models/binary.json] [--skip-build]
+
+It builds the release binary as the Dockerfile does, installs the peer into Benchmarks/.venv-peers
+(created here), and prints a markdown table with requests/s, images/s, p50 and p99 and the ratios, then
+start-up time and resident memory (idle, under 256 connections, and over 1,000,000 requests).
+Needs wrk and nginx (Debian packages).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import array
+import ast
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+DIGITS = os.path.join(TOP, ".build/release/digits")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def number(value):
+    """A test pixel as a client with float32 data sends it: at most 7 significant digits, 0 as 0."""
+    return "0" if value == 0 else ("1" if value == 1 else "%.7g" % value)
+
+
+def load_images():
+    """The test digits from their .npy file (<f4, C order), without NumPy."""
+    with open(os.path.join(TOP, "data/digits-test-X.npy"), "rb") as file:
+        data = file.read()
+    header_length = int.from_bytes(data[8:10], "little")
+    header = ast.literal_eval(data[10:10 + header_length].decode("latin1"))
+    assert header["descr"] == "<f4" and not header["fortran_order"], header
+    values = array.array("f", data[10 + header_length:])
+    count, width = header["shape"]
+    return [values[i * width:(i + 1) * width] for i in range(count)]
+
+
+def bodies(scratch):
+    images = load_images()
+    def image(i):
+        return "[" + ",".join(number(v) for v in images[i % len(images)]) + "]"
+    files = {
+        "predict": '{"pixels":' + image(0) + "}",
+        "batch32": '{"images":[' + ",".join(image(i) for i in range(32)) + "]}",
+        "batch1000": '{"images":[' + ",".join(image(i) for i in range(1000)) + "]}",
+    }
+    paths = {}
+    for name, text in files.items():
+        body = os.path.join(scratch, name + ".json")
+        with open(body, "w") as file:
+            file.write(text)
+        lua = os.path.join(scratch, name + ".lua")
+        with open(lua, "w") as file:
+            file.write(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                       f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
+        paths[name] = (lua, len(text))
+    return paths
+
+
+def wrk(url, connections, duration, script=None):
+    # One wrk thread: wrk then takes one of the two cores, as in the figures the issue quotes.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        command += ["-s", script]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    def latency(percent):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency(50), "p99": latency(99),
+        "errors": (int(errors.group(1)) if errors else 0),
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+SCENARIOS = [
+    # name, path, connections, body, images per request
+    ("POST /predict, 1 connection", "/predict", 1, "predict", 1),
+    ("POST /predict, 16 connections", "/predict", 16, "predict", 1),
+    ("POST /predict, 64 connections", "/predict", 64, "predict", 1),
+    ("POST /predict/batch, 32 digits, 16 connections", "/predict/batch", 16, "batch32", 32),
+    ("POST /predict/batch, 1,000 digits, 4 connections", "/predict/batch", 4, "batch1000", 1000),
+    ("GET /model, 16 connections", "/model", 16, None, 0),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--model", default="data/models/binary.json")
+    parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--only-digits", action="store_true", help="measure digits alone (while optimising)")
+    args = parser.parse_args()
+    os.chdir(TOP)
+    for tool in ["wrk", "nginx"]:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install {tool}")
+    if not args.skip_build:
+        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
+
+    venv = os.path.join(HERE, ".venv-peers")
+    if not args.only_digits and not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "-r",
+                        os.path.join(HERE, "peers", "requirements.txt")], check=True)
+
+    scratch = tempfile.mkdtemp(prefix="digits-bench-")
+    scripts = bodies(scratch)
+    processes = []
+    results = {}
+    extra = {}
+    try:
+        # digits: start-up time is from spawning the process to its ready line.
+        port = free_port()
+        started = time.monotonic()
+        server = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
+                                   "--log-level", "notice"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        processes.append(server)
+        for line in server.stdout:
+            if "ready on" in line:
+                break
+        extra["ready_ms"] = (time.monotonic() - started) * 1000
+        time.sleep(0.5)
+        extra["idle_kb"] = rss_kb(server.pid)[0]
+        servers = {"digits": port}
+
+        if not args.only_digits:
+            nginx_port = free_port()
+            nginx_dir = os.path.join(scratch, "nginx")
+            os.makedirs(nginx_dir)
+            with open(os.path.join(HERE, "nginx.conf")) as file:
+                config = file.read().replace("__PORT__", str(nginx_port))
+            with open(os.path.join(nginx_dir, "nginx.conf"), "w") as file:
+                file.write(config)
+            processes.append(subprocess.Popen(["nginx", "-c", os.path.join(nginx_dir, "nginx.conf"), "-p", nginx_dir,
+                                               "-g", "daemon off;"]))
+            fastapi_port = free_port()
+            processes.append(subprocess.Popen(
+                [os.path.join(venv, "bin", "uvicorn"), "--app-dir", os.path.join(HERE, "peers"), "fastapi_app:app",
+                 "--host", "127.0.0.1", "--port", str(fastapi_port), "--workers", "2", "--log-level", "warning",
+                 "--no-access-log"], env=dict(os.environ, DIGITS_MODEL=args.model)))
+            wait_for_port(nginx_port)
+            wait_for_port(fastapi_port)
+            time.sleep(2)
+            servers["nginx"] = nginx_port
+            servers["fastapi"] = fastapi_port
+
+        for name, path, connections, body, images in SCENARIOS:
+            for server_name, server_port in servers.items():
+                if server_name == "nginx" and images > 1:
+                    continue  # a constant answer to a batch means nothing
+                script = scripts[body][0] if body else None
+                result = wrk(f"http://127.0.0.1:{server_port}{path}", connections, args.duration, script)
+                result["images"] = result["rps"] * images
+                results[(name, server_name)] = result
+                print(f"  {name:52} {server_name:8} {result['rps']:>10.0f} req/s  p50 {result['p50']:.3f} ms  "
+                      f"p99 {result['p99']:.3f} ms  errors {result['errors']} {result['socket_errors']}", flush=True)
+
+        # Memory under 256 connections, then over 1,000,000 requests.
+        wrk(f"http://127.0.0.1:{port}/predict", 256, 5, scripts["predict"][0])
+        extra["peak_256_kb"] = rss_kb(server.pid)[1]
+        before = rss_kb(server.pid)[0]
+        million = os.path.join(scratch, "million.lua")
+        with open(scripts["predict"][0]) as file:
+            base = file.read()
+        with open(million, "w") as file:
+            file.write(base + "local count = 0\nfunction response(status)\n  count = count + 1\n"
+                       "  if count >= 1000000 then wrk.thread:stop() end\nend\n")
+        samples = []
+        runner = subprocess.Popen(["wrk", "-t1", "-c16", "-d600s", "-s", million, f"http://127.0.0.1:{port}/predict"],
+                                  stdout=subprocess.PIPE, text=True)
+        while runner.poll() is None:
+            time.sleep(1)
+            samples.append(rss_kb(server.pid)[0])
+        output = runner.stdout.read()
+        total = re.search(r"(\d+) requests in", output)
+        extra["million_requests"] = int(total.group(1)) if total else 0
+        extra["million_before_kb"] = before
+        extra["million_after_kb"] = rss_kb(server.pid)[0]
+        extra["million_samples"] = samples
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+    report(results, extra, args)
+
+
+def report(results, extra, args):
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    print()
+    print(f"Run of {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
+          f"({cpu}), {platform.system()} {platform.release()}; wrk on loopback, {args.duration} s per row; model "
+          f"{os.path.basename(args.model)}.")
+    print()
+    print("| scenario | digits req/s | digits images/s | p50 ms | p99 ms | nginx req/s | p99 ms | digits/nginx | "
+          "FastAPI req/s | images/s | p99 ms | digits/FastAPI |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, _, _, _, images in SCENARIOS:
+        d = results.get((name, "digits"))
+        n = results.get((name, "nginx"))
+        f = results.get((name, "fastapi"))
+        def cell(result, key, digits=0):
+            return "—" if result is None else f"{result[key]:,.{digits}f}"
+        ratio_n = f"{d['rps'] / n['rps']:.2f}" if d and n else "—"
+        ratio_f = f"{d['rps'] / f['rps']:.1f}" if d and f else "—"
+        print(f"| {name} | {cell(d, 'rps')} | {cell(d, 'images') if images else '—'} | {cell(d, 'p50', 3)} | "
+              f"{cell(d, 'p99', 3)} | {cell(n, 'rps')} | {cell(n, 'p99', 3)} | {ratio_n} | {cell(f, 'rps')} | "
+              f"{cell(f, 'images') if images else '—'} | {cell(f, 'p99', 3)} | {ratio_f} |")
+    samples = extra.get("million_samples", [])
+    print()
+    print(f"- start-up, process spawn to ready line: {extra['ready_ms']:.0f} ms")
+    print(f"- resident memory idle: {extra['idle_kb'] / 1024:.1f} MB; peak under 256 connections: "
+          f"{extra['peak_256_kb'] / 1024:.1f} MB")
+    print(f"- over {extra['million_requests']:,} requests: resident {extra['million_before_kb'] / 1024:.1f} MB before, "
+          f"{extra['million_after_kb'] / 1024:.1f} MB after; per-second samples from "
+          f"{min(samples) / 1024 if samples else 0:.1f} to {max(samples) / 1024 if samples else 0:.1f} MB")
+
+
+main()
