@@ -26,8 +26,9 @@ let package = Package(
         .target(
             name: "DigitService",
             dependencies: ["DigitCore", "HTTPCore", .product(name: "Logging", package: "swift-log")],
-            // A link to the top-level openapi.yaml, compiled into the binary so GET /openapi.yaml needs no file.
-            resources: [.embedInCode("openapi.yaml")]
+            // A link to the top-level openapi.yaml, and the page served at GET /: both compiled into the
+            // binary, so the service needs no files but its model and data.
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("index.html")]
         ),
         /// The command line: train, evaluate, info, import.
         .executableTarget(

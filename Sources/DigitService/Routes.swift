@@ -18,6 +18,9 @@ extension DigitService {
                 ? HTTPResponse(status: .serviceUnavailable, contentType: Self.json, body: modelBodyDraining)
                 : HTTPResponse(contentType: Self.json, body: modelBodyServing)
         }
+        router.get("/", execution: .inline) { _ in
+            HTTPResponse(contentType: "text/html; charset=utf-8", body: PackageResources.index_html)
+        }
         router.get("/openapi.yaml", execution: .inline) { _ in
             HTTPResponse(contentType: "application/yaml", body: PackageResources.openapi_yaml)
         }

@@ -102,3 +102,25 @@ struct ModelEndpointTests {
                 "not a JSON model file"))
     }
 }
+
+@Suite("GET /, the page")
+struct PageTests {
+    @Test("one self-contained HTML page: no external scripts, styles, fonts or images")
+    func page() async throws {
+        let harness = try ServiceHarness()
+        defer { harness.stop() }
+        let reply = try await harness.request("GET", "/")
+        #expect(reply.status == 200)
+        #expect(reply.header("Content-Type") == "text/html; charset=utf-8")
+        let html = String(decoding: reply.body, as: UTF8.self)
+        #expect(html.hasPrefix("<!doctype html>"))
+        for part in [
+            "<canvas id=\"pad\"", "id=\"preview\"", "fetch(\"predict\"", "aria-live", "<meta name=\"viewport\"",
+        ] {
+            #expect(html.contains(part), "\(part)")
+        }
+        for external in ["src=\"http", "href=\"http", "@import", "url(http", "src=\"//", "href=\"//"] {
+            #expect(!html.contains(external), "\(external)")
+        }
+    }
+}
