@@ -21,7 +21,7 @@ let package = Package(
         /// A generic HTTP/1.1 server on POSIX sockets and Dispatch; knows nothing of digits.
         /// Linux's epoll and eventfd, which Swift's Glibc module leaves out.
         .systemLibrary(name: "CLinux"),
-        .target(name: "HTTPCore", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HTTPCore", dependencies: ["CLinux", "CZlib", .product(name: "Logging", package: "swift-log")]),
         /// The application: routes, request validation, responses, configuration.
         .target(
             name: "DigitService",

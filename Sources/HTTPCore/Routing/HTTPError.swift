@@ -32,7 +32,7 @@ public struct HTTPError: HTTPResponseError, Equatable, Sendable {
     }
 
     /// `{"error": {"code": "...", "message": "..."}}` with `Content-Type: application/json`.
-    public static let defaultRenderer: @Sendable (HTTPError) -> HTTPResponse = { error in
+    public static let defaultRenderer: @Sendable (HTTPError, HTTPRequestHead?) -> HTTPResponse = { error, _ in
         var headers = error.headers
         headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         let body = "{\"error\":{\"code\":\(jsonString(error.code)),\"message\":\(jsonString(error.message))}}"

@@ -60,6 +60,13 @@ public struct Router: HTTPResponder {
         return execution == .inline
     }
 
+    /// The pattern of the route that `path` matches (`/v2/models/{name}/infer`), for metrics labels that
+    /// stay few however many paths clients try.
+    public func pattern(for path: String) -> String? {
+        guard let (route, _) = find(path) else { return nil }
+        return "/" + route.segments.joined(separator: "/")
+    }
+
     /// The route for `path` and the values of its `{name}` segments.
     private func find(_ path: String) -> (Route, [String: String])? {
         if let index = staticRoutes[path] { return (routes[index], [:]) }

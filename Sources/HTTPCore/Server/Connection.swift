@@ -30,9 +30,9 @@ struct ServerContext: Sendable {
         tick = max(10_000_000, min(1_000_000_000, shortest / 4))
     }
 
-    /// The response for an error.
-    func errorResponse(_ error: some HTTPResponseError) -> HTTPResponse {
-        configuration.errorRenderer(HTTPError(error))
+    /// The response for an error, in the format the application chooses for the request.
+    func errorResponse(_ error: some HTTPResponseError, for head: HTTPRequestHead?) -> HTTPResponse {
+        configuration.errorRenderer(HTTPError(error), head)
     }
 }
 
@@ -83,6 +83,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     /// Starts watching the socket; on the loop's thread.
     func start() {
+        context.configuration.observer?.connectionOpened()
         socket.setNoDelay()
         loop.register(socket.descriptor, source: self, readable: true, writable: false)
     }
@@ -222,13 +223,14 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     }
 
     private func answer(_ request: HTTPRequest) {
+        context.configuration.observer?.requestStarted()
         var request = request
         request.requestID = context.requestIDs.id(for: request.headers["X-Request-ID"])
         let start = EventLoop.now()
         if request.head.hasUnsupportedExpectation {
             send(
-                context.errorResponse(expectationFailed(request.head)), for: request.head, requestID: request.requestID,
-                start: start)
+                context.errorResponse(expectationFailed(request.head), for: request.head), for: request.head,
+                requestID: request.requestID, start: start)
             return
         }
         let responder = context.responder
@@ -250,26 +252,67 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         }
     }
 
-    /// Runs the responder, turning errors into responses: one point for all of them.
+    /// Answers a request: CORS preflight, the body's content coding, the responder (its errors turned into
+    /// responses: one point for all of them), CORS fields and gzip on the way out. Runs where the handler
+    /// runs, so that a large body is inflated or compressed off the event loop when the handler is offloaded.
     private static func respond(to request: HTTPRequest, with context: ServerContext) -> HTTPResponse {
+        let configuration = context.configuration
+        let origin = request.headers["Origin"]
+        if let cors = configuration.cors, let origin, request.method == "OPTIONS",
+            request.headers.contains("Access-Control-Request-Method")
+        {
+            let allowed = (try? context.responder.respond(to: request))?.headers["Allow"]
+            guard let allowed else {
+                return context.errorResponse(
+                    HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)"),
+                    for: request.head)
+            }
+            return cors.preflight(request.head, origin: origin, allowedMethods: allowed)
+        }
+        var response: HTTPResponse
         do {
-            return try context.responder.respond(to: request)
+            let decoded = try ContentCoding.decode(request, limit: configuration.limits.maxBodyBytes)
+            response = try context.responder.respond(to: decoded)
+        } catch let failure as ContentCoding.Failure {
+            response = context.errorResponse(Self.contentCodingError(failure), for: request.head)
         } catch let error as any HTTPResponseError {
-            return context.errorResponse(error)
+            response = context.errorResponse(error, for: request.head)
         } catch {
             context.logger.error(
                 "handler failed",
                 metadata: ["error": "\(error)", "path": "\(request.path)", "request_id": "\(request.requestID)"])
-            return context.errorResponse(
+            response = context.errorResponse(
                 HTTPError(
                     status: .internalServerError, code: "internal_error",
-                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"))
+                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"),
+                for: request.head)
+        }
+        if let cors = configuration.cors, let origin, cors.allows(origin) {
+            cors.decorate(&response, origin: origin)
+        }
+        return ContentCoding.compress(response, for: request.head)
+    }
+
+    private static func contentCodingError(_ failure: ContentCoding.Failure) -> HTTPError {
+        switch failure {
+        case .unsupported(let coding):
+            HTTPError(
+                status: .unsupportedMediaType, code: "unsupported_content_encoding",
+                message: "Content-Encoding '\(coding)' is not supported; send the body as it is or gzip it")
+        case .corrupt:
+            HTTPError(
+                status: .badRequest, code: "invalid_gzip", message: "the body is declared gzip but does not inflate")
+        case .tooLarge(let limit):
+            HTTPError(
+                status: .contentTooLarge, code: "body_too_large",
+                message: "the body inflates to more than \(limit) bytes; send less at once")
         }
     }
 
     private func sendError(_ error: some HTTPResponseError, for head: HTTPRequestHead?) {
+        context.configuration.observer?.requestStarted()
         let requestID = context.requestIDs.id(for: head?.headers["X-Request-ID"])
-        send(context.errorResponse(error), for: head, requestID: requestID, start: EventLoop.now())
+        send(context.errorResponse(error, for: head), for: head, requestID: requestID, start: EventLoop.now())
     }
 
     private func send(_ response: HTTPResponse, for head: HTTPRequestHead?, requestID: String, start: UInt64) {
@@ -279,7 +322,10 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             response, into: &outbound, includeBody: head?.method != "HEAD", closing: closing,
             keepAliveHTTP10: head?.version == .http1_0, requestID: requestID,
             serverName: context.configuration.serverName, date: dateCache.current())
-        machine.responseStarted(now: EventLoop.now(), closing: closing)
+        let now = EventLoop.now()
+        machine.responseStarted(now: now, closing: closing)
+        context.configuration.observer?.requestFinished(
+            head: head, status: response.status.code, durationNanoseconds: now >= start ? now - start : 0)
         logAccess(
             head: head, status: response.status.code, bytes: response.body.count, requestID: requestID, start: start)
         responseInFlight = true
@@ -358,6 +404,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         machine.closed()
         loop.unregister(socket.descriptor)
         socket.close()
+        context.configuration.observer?.connectionClosed()
         onClosed(id)
     }
 }

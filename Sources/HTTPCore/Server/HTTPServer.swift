@@ -219,7 +219,8 @@ public final class HTTPServer: Sendable {
             message: "the server is at its limit of \(context.configuration.maxConnections) connections; retry shortly",
             headers: ["Retry-After": "1"])
         let bytes = HTTPResponseEncoder.encode(
-            context.errorResponse(error), includeBody: true, closing: true, keepAliveHTTP10: false, requestID: nil,
+            context.errorResponse(error, for: nil), includeBody: true, closing: true, keepAliveHTTP10: false,
+            requestID: nil,
             serverName: context.configuration.serverName, date: HTTPDateCache.format(time(nil)))
         _ = bytes.withUnsafeBytes { try? client.write($0) }
         client.shutdownWrite()

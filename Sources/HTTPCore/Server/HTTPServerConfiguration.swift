@@ -42,8 +42,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var serverName: String = "digits"
     /// Called once when shutdown begins (before the drain delay), so the application can report itself not ready.
     public var onShutdown: (@Sendable () -> Void)?
-    /// Renders error responses (400, 404, 408, 413, 503, ...). Default: ``HTTPError/defaultRenderer``, JSON.
-    public var errorRenderer: @Sendable (HTTPError) -> HTTPResponse = HTTPError.defaultRenderer
+    /// Renders error responses (400, 404, 408, 413, 503, ...), given the request when there is one (so that
+    /// an application can answer in each protocol's own error format). Default: ``HTTPError/defaultRenderer``.
+    public var errorRenderer: @Sendable (HTTPError, HTTPRequestHead?) -> HTTPResponse = HTTPError.defaultRenderer
+    /// Which browser origins may call the server (CORS). Default none: no CORS fields, preflights get 405.
+    public var cors: CORSPolicy?
+    /// Told of connections and requests, for metrics. Default none.
+    public var observer: (any HTTPServerObserver)?
 
     public init() {}
 
