@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         /// The system zlib, used to inflate deflate-compressed `.npz` entries.
@@ -25,7 +27,11 @@ let package = Package(
         /// The application: routes, request validation, responses, configuration.
         .target(
             name: "DigitService",
-            dependencies: ["DigitCore", "HTTPCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DigitCore", "HTTPCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             // A link to the top-level openapi.yaml, and the page served at GET /: both compiled into the
             // binary, so the service needs no files but its model and data.
             resources: [.embedInCode("openapi.yaml"), .embedInCode("index.html")]

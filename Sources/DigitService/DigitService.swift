@@ -16,6 +16,8 @@ public final class DigitService: Sendable {
     private let draining = Atomic<Bool>(false)
     /// Response bodies that never change, encoded once.
     let evaluationBody: [UInt8]
+    /// Prometheus metrics, served at `GET /metrics`.
+    let metrics: ServiceMetrics?
     let modelBodyServing: [UInt8]
     let modelBodyDraining: [UInt8]
 
@@ -53,6 +55,7 @@ public final class DigitService: Sendable {
         }
         evaluation = model.evaluate(on: testSet)
         evaluationBody = Array(JSONWriter.compact(evaluation.json).utf8)
+        metrics = ServiceMetrics(modelName: model.name, sha256: modelSHA256)
         modelBodyServing = Self.modelDocument(model, sha256: modelSHA256, status: "serving")
         modelBodyDraining = Self.modelDocument(model, sha256: modelSHA256, status: "draining")
     }
@@ -73,8 +76,21 @@ public final class DigitService: Sendable {
             beginDraining()
             previousHook?()
         }
-        http.errorRenderer = HTTPError.defaultRenderer
-        return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
+        // The inference protocol's clients expect its own error format, {"error": "message"}.
+        http.errorRenderer = { error, head in
+            guard let head, head.path == "/v2" || head.path.hasPrefix("/v2/") else {
+                return HTTPError.defaultRenderer(error, head)
+            }
+            var response = Self.v2JSON(.object([JSONMember("error", .string(error.message))]), status: error.status)
+            for (name, value) in error.headers where name != "Content-Type" {
+                response.headers.add(name: name, value: value)
+            }
+            return response
+        }
+        http.observer = metrics
+        let router = makeRouter()
+        metrics?.use(router)
+        return HTTPServer(configuration: http, logger: logger, responder: router)
     }
 
     /// `GET /model`'s document: the original `get_model_info` keys, then the model's identity and status.

@@ -18,6 +18,10 @@ extension DigitService {
                 ? HTTPResponse(status: .serviceUnavailable, contentType: Self.json, body: modelBodyDraining)
                 : HTTPResponse(contentType: Self.json, body: modelBodyServing)
         }
+        router.get("/metrics", execution: .inline) { [self] _ in
+            HTTPResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics?.exposition() ?? [])
+        }
+        registerInferenceProtocol(in: &router)
         router.get("/", execution: .inline) { _ in
             HTTPResponse(contentType: "text/html; charset=utf-8", body: PackageResources.index_html)
         }
@@ -31,6 +35,7 @@ extension DigitService {
     func predict(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
         try ImageDecoder.checkContentType(request.headers["Content-Type"])
         let output = model.network.predict(try singleImage(body: request.body))
+        metrics?.imagesPredicted.increment()
         var text = ""
         output.withUnsafeBufferPointer { appendPrediction($0, to: &text) }
         return HTTPResponse(contentType: Self.json, body: Array(text.utf8))
@@ -41,6 +46,7 @@ extension DigitService {
         try ImageDecoder.checkContentType(request.headers["Content-Type"])
         let (pixels, count) = try batch(body: request.body)
         let outputs = model.network.predictBatch(pixels, count: count)
+        metrics?.imagesPredicted.increment(by: Int64(count))
         let width = model.network.outputSize
         var text = "{\"predictions\":["
         text.reserveCapacity(count * (width == 1 ? 48 : 220))

@@ -56,12 +56,14 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     func request(
-        _ method: String, _ path: String, body: Data? = nil, contentType: String? = "application/json"
+        _ method: String, _ path: String, body: Data? = nil, contentType: String? = "application/json",
+        headers: [String: String] = [:]
     ) async throws -> Reply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)\(path)")!)
         request.httpMethod = method
         request.httpBody = body
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         return Reply(status: http.statusCode, headers: http.allHeaderFields, body: data)
