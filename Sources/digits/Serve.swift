@@ -50,6 +50,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: 1024)")
     var maxConnections: Int?
 
+    @Option(
+        help:
+            "Browser origins allowed to call the server (CORS), comma-separated, or * for any. [env: DIGITS_CORS_ORIGINS] (default: none, CORS off)"
+    )
+    var corsOrigins: String?
+
     @Option(help: "Event loops (threads that own connections). [env: DIGITS_EVENT_LOOPS] (default: one per online CPU)")
     var eventLoops: Int?
 
@@ -135,6 +141,13 @@ struct Serve: ParsableCommand {
         http.maxConnections = try Setting.resolve(
             maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, parse: { Int($0) },
             valid: { $0 >= 1 })
+        let origins = try Setting.resolve(corsOrigins, "DIGITS_CORS_ORIGINS", default: "", parse: { $0 })
+            .split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        if let bad = origins.first(where: { $0 != "*" && !($0.hasPrefix("http://") || $0.hasPrefix("https://")) }) {
+            throw ValidationError(
+                "a CORS origin is * or a scheme and host such as https://app.example.com; got '\(bad)'")
+        }
+        http.cors = origins.isEmpty ? nil : CORSPolicy(allowedOrigins: origins)
         http.eventLoops = try Setting.resolve(
             eventLoops, "DIGITS_EVENT_LOOPS", default: http.eventLoops, parse: { Int($0) },
             valid: { (1...256).contains($0) })
