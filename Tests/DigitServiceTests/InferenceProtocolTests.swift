@@ -23,7 +23,8 @@ struct InferenceProtocolTests {
         return ["id": "request-7", "inputs": [["name": "pixels", "datatype": datatype, "shape": shape, "data": data]]]
     }
 
-    @Test("server metadata, live and ready, model metadata with the model's own name", arguments: ["binary", "ten-class"])
+    @Test(
+        "server metadata, live and ready, model metadata with the model's own name", arguments: ["binary", "ten-class"])
     func metadata(name: String) async throws {
         let harness = try ServiceHarness(model: name)
         defer { harness.stop() }
@@ -112,22 +113,26 @@ struct InferenceProtocolTests {
         #expect(classes == [7, 3])
 
         let short = try await harness.request(
-            "POST", "/v2/models/ten-class/infer", body: header + raw.dropLast(4), contentType: "application/octet-stream",
+            "POST", "/v2/models/ten-class/infer", body: header + raw.dropLast(4),
+            contentType: "application/octet-stream",
             headers: ["Inference-Header-Content-Length": "\(header.count)"])
         #expect(short.status == 400)
         #expect(Self.v2Error(short)?.contains("3200 bytes") == true, "\(short.json)")
     }
 
-    @Test("errors are {\"error\": message} with the right status", arguments: [
-        ("POST", "/v2/models/ten-class/infer", 404, "is not served here"),
-        ("GET", "/v2/models/binary/versions/2", 404, "no version '2'"),
-        ("GET", "/v2/no-such-thing", 404, "/v2/no-such-thing"),
-        ("DELETE", "/v2/models/binary", 405, "GET"),
-    ])
+    @Test(
+        "errors are {\"error\": message} with the right status",
+        arguments: [
+            ("POST", "/v2/models/ten-class/infer", 404, "is not served here"),
+            ("GET", "/v2/models/binary/versions/2", 404, "no version '2'"),
+            ("GET", "/v2/no-such-thing", 404, "/v2/no-such-thing"),
+            ("DELETE", "/v2/models/binary", 405, "GET"),
+        ])
     func routingErrors(method: String, path: String, status: Int, fragment: String) async throws {
         let harness = try ServiceHarness()
         defer { harness.stop() }
-        let body = method == "POST" ? try JSONSerialization.data(withJSONObject: Self.inferBody([TestDigits.flat(0)])) : nil
+        let body =
+            method == "POST" ? try JSONSerialization.data(withJSONObject: Self.inferBody([TestDigits.flat(0)])) : nil
         let reply = try await harness.request(method, path, body: body)
         #expect(reply.status == status)
         #expect(reply.header("Content-Type") == "application/json")
@@ -135,16 +140,31 @@ struct InferenceProtocolTests {
         #expect(message.contains(fragment), "\(message)")
     }
 
-    @Test("bad inference requests get 400 and say what to fix", arguments: [
-        (#"{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 400], "data": []}]}"#, "named \"pixels\""),
-        (#"{"inputs": [{"name": "pixels", "datatype": "INT8", "shape": [1, 400], "data": []}]}"#, "FP32 or FP64"),
-        (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#, "shape [N, 400]"),
-        (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#, "needs 400"),
-        (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": ["a"]}]}"#, "numbers only"),
-        (#"{"inputs": []}"#, "one input tensor"),
-        (#"{"inputs": [{"name": "pixels""#, "not valid JSON"),
-        (#"{"id": 7, "inputs": []}"#, "id must be a string"),
-    ])
+    @Test(
+        "bad inference requests get 400 and say what to fix",
+        arguments: [
+            (
+                #"{"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 400], "data": []}]}"#,
+                "named \"pixels\""
+            ),
+            (#"{"inputs": [{"name": "pixels", "datatype": "INT8", "shape": [1, 400], "data": []}]}"#, "FP32 or FP64"),
+            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#, "shape [N, 400]"),
+            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#, "needs 400"),
+            (
+                #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": ["a"]}]}"#,
+                "numbers only"
+            ),
+            (#"{"inputs": []}"#, "one input tensor"),
+            (#"{"inputs": [{"name": "pixels""#, "not valid JSON"),
+            (#"{"id": 7, "inputs": []}"#, "id must be a string"),
+            (
+                #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "parameters": 1}]}"#,
+                "must be an object"
+            ),
+            (#"{"parameters": {"binary_data_output": "yes"}, "inputs": []}"#, "must be true or false"),
+            (#"{"outputs": "probabilities", "inputs": []}"#, "outputs must be an array"),
+            (#"{"outputs": [{"name": "logits"}], "inputs": []}"#, "\"probabilities\" or \"predicted_class\""),
+        ])
     func badRequests(body: String, fragment: String) async throws {
         let harness = try ServiceHarness()
         defer { harness.stop() }
