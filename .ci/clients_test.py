@@ -1,0 +1,177 @@
+"""The inference protocol with the clients teams already use: tritonclient[http] (binary tensors, its
+default, and JSON, and gzip both ways) and kserve's REST client, against a live server with each model.
+Every answer must equal what POST /predict gives for the same digits. Then GET /metrics, read with
+prometheus_client's parser, must count exactly the requests this test sent.
+
+Usage: python3 .ci/clients_test.py path/to/digits      (from the project's top folder; bounded in time)
+"""
+import asyncio
+import gzip
+import json
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import numpy as np
+import tritonclient.http as triton
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from prometheus_client.parser import text_string_to_metric_families
+
+DIGITS = sys.argv[1]
+
+
+def load_test_images():
+    data = open("data/digits-test-X.npy", "rb").read()
+    header_length = int.from_bytes(data[8:10], "little")
+    return np.frombuffer(data[10 + header_length:], dtype="<f4").reshape(900, 400)
+
+
+IMAGES = load_test_images()
+
+
+def start_server(model):
+    """Starts digits on a free loopback port (port 0: the kernel picks it, so there is no race)."""
+    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", "0", "--model",
+                                f"data/models/{model}.json", "--log-level", "notice"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        found = re.search(r"ready on http://[^ ]*:(\d+) ", line)
+        if found:
+            # Keep reading its output so that the pipe never fills and blocks the server.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process, int(found.group(1))
+    raise SystemExit(f"the {model} server did not start")
+
+
+def predict(port, image):
+    body = json.dumps({"pixels": [float(v) for v in image]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(request, timeout=30))
+
+
+def check(name, probabilities, classes, expected, binary_model):
+    """probabilities [N, K] and classes [N] against /predict's answers."""
+    for index, answer in enumerate(expected):
+        assert int(classes[index]) == answer["predicted_class"], (name, index, classes[index], answer)
+        if binary_model:
+            assert np.float32(probabilities[index][0]) == np.float32(answer["probability"]), (name, index)
+        else:
+            assert np.array_equal(np.float32(probabilities[index]), np.float32(answer["probabilities"])), (name, index)
+    print(f"  {name}: {len(expected)} digits, answers identical to /predict's")
+
+
+def run(model):
+    server, port = start_server(model)
+    sent = {"infer": 0, "images": 0}
+    try:
+        binary_model = model == "binary"
+        digits = IMAGES[:25] if binary_model else IMAGES[::36][:25]
+        expected = [predict(port, image) for image in digits]
+        sent["images"] += len(digits)
+
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(model)
+        metadata = client.get_model_metadata(model)
+        assert metadata["name"] == model and metadata["inputs"][0]["name"] == "pixels", metadata
+        print(f"{model}: tritonclient health and metadata: {json.dumps(metadata)[:120]}...")
+
+        # Binary tensors both ways: tritonclient's default.
+        tensor = triton.InferInput("pixels", list(digits.shape), "FP32")
+        tensor.set_data_from_numpy(digits)
+        result = client.infer(model, [tensor], request_id="binary-1")
+        assert result.get_response()["id"] == "binary-1"
+        check("tritonclient, binary tensors", result.as_numpy("probabilities"), result.as_numpy("predicted_class"),
+              expected, binary_model)
+        sent["infer"] += 1
+        sent["images"] += len(digits)
+
+        # JSON tensors, FP64, images as 20x20, outputs asked for by name.
+        tensor = triton.InferInput("pixels", [len(digits), 20, 20], "FP64")
+        tensor.set_data_from_numpy(digits.reshape(-1, 20, 20).astype(np.float64), binary_data=False)
+        outputs = [triton.InferRequestedOutput(name, binary_data=False) for name in ["probabilities", "predicted_class"]]
+        result = client.infer(model, [tensor], outputs=outputs)
+        assert all("data" in output for output in result.get_response()["outputs"])
+        check("tritonclient, JSON tensors", result.as_numpy("probabilities"), result.as_numpy("predicted_class"),
+              expected, binary_model)
+        sent["infer"] += 1
+        sent["images"] += len(digits)
+
+        # gzip both ways.
+        tensor = triton.InferInput("pixels", list(digits.shape), "FP32")
+        tensor.set_data_from_numpy(digits)
+        result = client.infer(model, [tensor], request_compression_algorithm="gzip",
+                              response_compression_algorithm="gzip")
+        check("tritonclient, gzip request and response", result.as_numpy("probabilities"),
+              result.as_numpy("predicted_class"), expected, binary_model)
+        sent["infer"] += 1
+        sent["images"] += len(digits)
+
+        # A large response is gzip-compressed for a client that accepts it (small ones are not worth it).
+        plain = urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.yaml", timeout=30).read()
+        reply = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/openapi.yaml",
+                                                              headers={"Accept-Encoding": "gzip"}), timeout=30)
+        squeezed = reply.read()
+        assert reply.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in reply.headers["Vary"]
+        assert gzip.decompress(squeezed) == plain and len(squeezed) < len(plain)
+        print(f"  GET /openapi.yaml with Accept-Encoding: gzip: {len(squeezed)} bytes of gzip for {len(plain)}")
+
+        # A wrong model name is refused in the protocol's error format.
+        try:
+            client.infer("no-such-model", [tensor])
+            raise SystemExit("an unknown model was served")
+        except triton.InferenceServerException as error:
+            assert "not served here" in str(error), error
+        sent["wrong_model"] = 1
+
+        # kserve's REST client.
+        async def kserve_run():
+            rest = InferenceRESTClient(RESTConfig(protocol="v2", timeout=30))
+            base = f"http://127.0.0.1:{port}"
+            assert await rest.is_server_live(base) and await rest.is_server_ready(base)
+            assert await rest.is_model_ready(base, model)
+            request = InferRequest(model_name=model, infer_inputs=[
+                InferInput(name="pixels", shape=list(digits.shape), datatype="FP32", data=digits.tolist())])
+            response = await rest.infer(base, request, model_name=model)
+            outputs = {output.name: output.as_numpy() for output in response.outputs}
+            await rest.close()
+            return outputs
+        outputs = asyncio.run(kserve_run())
+        check("kserve REST client", outputs["probabilities"], outputs["predicted_class"], expected, binary_model)
+        sent["infer"] += 1
+        sent["images"] += len(digits)
+
+        # The metrics count what this test sent.
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+        def value(metric, **labels):
+            return samples.get((metric, tuple(sorted(labels.items()))), 0)
+
+        infers = value("digits_http_requests_total", route="/v2/models/{name}/infer", method="POST", status="200")
+        predicts = value("digits_http_requests_total", route="/predict", method="POST", status="200")
+        not_found = value("digits_http_requests_total", route="/v2/models/{name}/infer", method="POST", status="404")
+        images = value("digits_images_predicted_total")
+        info = value("digits_model_info", name=model, sha256=json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))["sha256"])
+        histogram = value("digits_http_request_duration_seconds_count", route="/predict")
+        print(f"  /metrics: {infers:.0f} infer, {predicts:.0f} predict, {not_found:.0f} unknown-model requests, "
+              f"{images:.0f} images, model info {info:.0f}, /predict latency histogram count {histogram:.0f}")
+        assert infers == sent["infer"], (infers, sent)
+        assert predicts == len(digits) and histogram == len(digits), (predicts, histogram)
+        assert not_found == sent["wrong_model"], not_found
+        assert images == sent["images"], (images, sent)
+        assert info == 1
+        assert value("digits_http_connections_open") >= 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+for name in ["binary", "ten-class"]:
+    run(name)
+print("PASS: tritonclient and kserve agree with /predict; /metrics counts every request")
