@@ -13,12 +13,19 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let router: Mutex<Router?> = Mutex(nil)
-    private let requestCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
     private let durationTimers = Mutex<[String: CoreMetrics.Timer]>([:])
     private let inFlight: Meter
     private let openConnections: Meter
     private let rejectedConnections: CoreMetrics.Counter
     let imagesPredicted: CoreMetrics.Counter
+
+    /// The labels of one `digits_http_requests_total` series.
+    private struct RequestKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
 
     static let durationName = "digits_http_request_duration_seconds"
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"]
@@ -62,7 +69,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
         inFlight.decrement()
         let route = head.flatMap { head in router.withLock { $0?.pattern(for: head.path) } } ?? "unmatched"
         let method = head.map { Self.knownMethods.contains($0.method) ? $0.method : "other" } ?? "other"
-        let key = "\(route) \(method) \(status)"
+        let key = RequestKey(route: route, method: method, status: status)
         let counter = requestCounters.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = CoreMetrics.Counter(

@@ -15,6 +15,7 @@ public enum ContentCoding {
     /// The request with its body decoded, when it declares `Content-Encoding: gzip`; unchanged without a
     /// coding or with `identity`. The decoded size is limited, so a small "gzip bomb" is refused, not inflated.
     static func decode(_ request: HTTPRequest, limit: Int) throws(Failure) -> HTTPRequest {
+        guard request.headers.contains("Content-Encoding") else { return request }
         let codings = request.headers.tokens(for: "Content-Encoding").filter { $0 != "identity" }
         guard !codings.isEmpty else { return request }
         guard codings == ["gzip"] || codings == ["x-gzip"] else {

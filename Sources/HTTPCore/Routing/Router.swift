@@ -16,6 +16,8 @@ public struct Router: HTTPResponder {
 
     private struct Route: Sendable {
         let segments: [Substring]
+        /// The pattern, normalised (`/v2/models/{name}/infer`): a label for metrics, built once.
+        let pattern: String
         var handlers: [String: Handler]
         var executions: [String: Execution]
     }
@@ -35,7 +37,10 @@ public struct Router: HTTPResponder {
             routes[index].handlers[method] = handler
             routes[index].executions[method] = execution
         } else {
-            routes.append(Route(segments: segments, handlers: [method: handler], executions: [method: execution]))
+            routes.append(
+                Route(
+                    segments: segments, pattern: "/" + segments.joined(separator: "/"), handlers: [method: handler],
+                    executions: [method: execution]))
             if !pattern.contains("{") { staticRoutes[pattern] = routes.count - 1 }
         }
     }
@@ -63,8 +68,7 @@ public struct Router: HTTPResponder {
     /// The pattern of the route that `path` matches (`/v2/models/{name}/infer`), for metrics labels that
     /// stay few however many paths clients try.
     public func pattern(for path: String) -> String? {
-        guard let (route, _) = find(path) else { return nil }
-        return "/" + route.segments.joined(separator: "/")
+        find(path)?.0.pattern
     }
 
     /// The route for `path` and the values of its `{name}` segments.

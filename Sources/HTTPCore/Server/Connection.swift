@@ -257,7 +257,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// runs, so that a large body is inflated or compressed off the event loop when the handler is offloaded.
     private static func respond(to request: HTTPRequest, with context: ServerContext) -> HTTPResponse {
         let configuration = context.configuration
-        let origin = request.headers["Origin"]
+        let origin = configuration.cors == nil ? nil : request.headers["Origin"]
         if let cors = configuration.cors, let origin, request.method == "OPTIONS",
             request.headers.contains("Access-Control-Request-Method")
         {
