@@ -88,9 +88,7 @@ public final class DigitService: Sendable {
             return response
         }
         http.observer = metrics
-        let router = makeRouter()
-        metrics?.use(router)
-        return HTTPServer(configuration: http, logger: logger, responder: router)
+        return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
     }
 
     /// `GET /model`'s document: the original `get_model_info` keys, then the model's identity and status.

@@ -7,14 +7,13 @@ import Synchronization
 /// the service's own (not the process-wide bootstrap, so that several services can live in one test
 /// process), and told of connections and requests by the HTTP server.
 ///
-/// Labels are kept few whatever clients send: routes are the router's patterns (`/v2/models/{name}/infer`,
-/// or `unmatched`), methods the registered ones or `other`.
+/// Labels are kept few whatever clients send: routes are the patterns the router matched, once, for the
+/// request (`/v2/models/{name}/infer`, or `unmatched`), methods the registered ones or `other`.
 final class ServiceMetrics: HTTPServerObserver, Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let router: Mutex<Router?> = Mutex(nil)
-    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
-    private let durationTimers = Mutex<[String: CoreMetrics.Timer]>([:])
+    /// The per-label metrics made so far, under one lock: a request takes it once.
+    private let series = Mutex(Series())
     private let inFlight: Meter
     private let openConnections: Meter
     private let rejectedConnections: CoreMetrics.Counter
@@ -25,6 +24,11 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
         let route: String
         let method: String
         let status: Int
+    }
+
+    private struct Series {
+        var requestCounters: [RequestKey: CoreMetrics.Counter] = [:]
+        var durationTimers: [String: CoreMetrics.Timer] = [:]
     }
 
     static let durationName = "digits_http_request_duration_seconds"
@@ -48,11 +52,6 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
             .record(1)
     }
 
-    /// The router whose patterns label requests; set once the routes exist.
-    func use(_ router: Router) {
-        self.router.withLock { $0 = router }
-    }
-
     /// The registry in Prometheus's text format.
     func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
@@ -65,27 +64,30 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     func connectionRejected() { rejectedConnections.increment() }
     func requestStarted() { inFlight.increment() }
 
-    func requestFinished(head: HTTPRequestHead?, status: Int, durationNanoseconds: UInt64) {
+    func requestFinished(_ exchange: HTTPExchange) {
         inFlight.decrement()
-        let route = head.flatMap { head in router.withLock { $0?.pattern(for: head.path) } } ?? "unmatched"
-        let method = head.map { Self.knownMethods.contains($0.method) ? $0.method : "other" } ?? "other"
+        let route = exchange.routePattern ?? "unmatched"
+        let method = exchange.head.map { Self.knownMethods.contains($0.method) ? $0.method : "other" } ?? "other"
+        let status = exchange.status
         let key = RequestKey(route: route, method: method, status: status)
-        let counter = requestCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = CoreMetrics.Counter(
-                label: "digits_http_requests_total",
-                dimensions: [("route", route), ("method", method), ("status", "\(status)")],
-                factory: factory)
-            counters[key] = counter
-            return counter
+        let (counter, timer) = series.withLock { series in
+            if let counter = series.requestCounters[key], let timer = series.durationTimers[route] {
+                return (counter, timer)
+            }
+            let counter =
+                series.requestCounters[key]
+                ?? CoreMetrics.Counter(
+                    label: "digits_http_requests_total",
+                    dimensions: [("route", route), ("method", method), ("status", "\(status)")],
+                    factory: factory)
+            let timer =
+                series.durationTimers[route]
+                ?? CoreMetrics.Timer(label: Self.durationName, dimensions: [("route", route)], factory: factory)
+            series.requestCounters[key] = counter
+            series.durationTimers[route] = timer
+            return (counter, timer)
         }
         counter.increment()
-        let timer = durationTimers.withLock { timers in
-            if let timer = timers[route] { return timer }
-            let timer = CoreMetrics.Timer(label: Self.durationName, dimensions: [("route", route)], factory: factory)
-            timers[route] = timer
-            return timer
-        }
-        timer.recordNanoseconds(Int64(min(durationNanoseconds, UInt64(Int64.max))))
+        timer.recordNanoseconds(Int64(min(exchange.durationNanoseconds, UInt64(Int64.max))))
     }
 }

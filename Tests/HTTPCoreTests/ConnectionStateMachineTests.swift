@@ -5,33 +5,37 @@ import Testing
 /// The connection policy, driven by a made-up clock (nanoseconds).
 @Suite("Connection state machine")
 struct ConnectionStateMachineTests {
-    let timeouts = ConnectionTimeouts(header: 10, body: 20, idle: 75, write: 30, linger: 2)
+    let timeouts = ConnectionTimeouts(
+        header: 10, body: 20, idle: 75, write: 30, linger: 2, bodyRateGrace: 5_000_000_000,
+        minimumBodyBytesPerSecond: 0)
 
     @Test("a fresh connection must send its head within the header timeout, counted from accept")
     func firstRequestHeaderTimeout() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 100)
         #expect(machine.timeoutAction(now: 109) == nil)
         #expect(machine.timeoutAction(now: 110) == .close, "nothing sent at all: closed quietly")
-        machine.receivedBytes(now: 105, insideRequest: true, awaitingBody: false)
+        machine.receivedBytes(now: 105, count: 3, insideRequest: true, awaitingBody: false)
         #expect(machine.phase == .head)
         #expect(machine.timeoutAction(now: 109) == nil)
         #expect(
             machine.timeoutAction(now: 110) == .requestTimeout, "still counted from accept, not from the first byte")
     }
 
-    @Test("keep-alive: idle timeout between requests, header timeout from the next first byte")
+    @Test("keep-alive: idle timeout from the end of the answer, header timeout from the next first byte")
     func keepAliveCycle() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        machine.receivedBytes(now: 1, insideRequest: true, awaitingBody: false)
-        machine.requestReceived(keepAlive: true)
+        machine.receivedBytes(now: 1, count: 10, insideRequest: true, awaitingBody: false)
+        machine.requestReceived(keepAlive: true, offloaded: true, now: 2)
         #expect(machine.phase == .handling && machine.timeoutAction(now: 1_000) == nil, "handlers are never timed out")
-        machine.responseStarted(now: 5, closing: false)
-        let result1 = machine.responseFinished(now: 6)
-        #expect(result1 == .readNextRequest)
-        #expect(machine.phase == .idle)
+        #expect(!machine.wantsRead && !machine.mayAnswerRequest, "nothing is read while a handler runs elsewhere")
+        let closing = machine.responseQueued(now: 5)
+        #expect(!closing && machine.phase == .idle && machine.outputPending)
+        #expect(machine.timeoutAction(now: 34) == nil, "the idle wait starts once the answer is out")
+        let result1 = machine.wrote(now: 6, everything: true)
+        #expect(result1 == .proceed)
         #expect(machine.timeoutAction(now: 80) == nil)
         #expect(machine.timeoutAction(now: 81) == .close)
-        machine.receivedBytes(now: 50, insideRequest: true, awaitingBody: false)
+        machine.receivedBytes(now: 50, count: 1, insideRequest: true, awaitingBody: false)
         #expect(machine.timeoutAction(now: 59) == nil)
         #expect(machine.timeoutAction(now: 60) == .requestTimeout)
     }
@@ -39,19 +43,45 @@ struct ConnectionStateMachineTests {
     @Test("the body timeout counts from the last progress")
     func bodyTimeout() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        machine.receivedBytes(now: 1, insideRequest: true, awaitingBody: true)
+        machine.receivedBytes(now: 1, count: 100, insideRequest: true, awaitingBody: true)
         #expect(machine.phase == .body)
-        machine.receivedBytes(now: 15, insideRequest: true, awaitingBody: true)
+        machine.receivedBytes(now: 15, count: 1, insideRequest: true, awaitingBody: true)
         #expect(machine.timeoutAction(now: 34) == nil)
         #expect(machine.timeoutAction(now: 35) == .requestTimeout)
+    }
+
+    @Test("a body below the minimum rate after the grace period is cut off; a fast one is not")
+    func minimumBodyRate() {
+        let second: UInt64 = 1_000_000_000
+        var rated = timeouts
+        rated.body = 10 * second
+        rated.minimumBodyBytesPerSecond = 240
+        var slow = ConnectionStateMachine(timeouts: rated, now: 0)
+        slow.receivedBytes(now: 0, count: 80, insideRequest: true, awaitingBody: true)
+        for step in 1...9 {
+            // A byte every 9 s would keep resetting the body timeout; the rate check is what ends it.
+            slow.receivedBytes(now: UInt64(step) * second / 2, count: 1, insideRequest: true, awaitingBody: true)
+        }
+        #expect(slow.timeoutAction(now: 4 * second + second / 2) == nil, "within the grace period any pace is fine")
+        #expect(slow.timeoutAction(now: 5 * second) == .bodyTooSlow)
+
+        var fast = ConnectionStateMachine(timeouts: rated, now: 0)
+        fast.receivedBytes(now: 0, count: 80, insideRequest: true, awaitingBody: true)
+        for step in 1...12 {
+            fast.receivedBytes(now: UInt64(step) * second / 2, count: 200, insideRequest: true, awaitingBody: true)
+        }
+        #expect(fast.timeoutAction(now: 6 * second) == nil, "400 bytes a second is above the minimum")
     }
 
     @Test("a client that stops reading is dropped after the write timeout; progress resets it")
     func writeTimeout() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        machine.requestReceived(keepAlive: true)
-        machine.responseStarted(now: 10, closing: false)
-        machine.wroteBytes(now: 30)
+        machine.requestReceived(keepAlive: true, offloaded: false, now: 0)
+        _ = machine.responseQueued(now: 10)
+        machine.writeWouldBlock()
+        #expect(machine.wantsWrite && !machine.wantsRead, "a blocked writer reads nothing more")
+        let result2 = machine.wrote(now: 30, everything: false)
+        #expect(result2 == .proceed)
         #expect(machine.timeoutAction(now: 59) == nil)
         #expect(machine.timeoutAction(now: 60) == .abort)
     }
@@ -59,46 +89,92 @@ struct ConnectionStateMachineTests {
     @Test("Connection: close, errors and draining end the connection after the response, then linger")
     func closing() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        machine.requestReceived(keepAlive: false)
-        machine.responseStarted(now: 1, closing: false)
-        let result2 = machine.responseFinished(now: 2)
-        #expect(result2 == .close)
-        #expect(machine.phase == .lingering)
+        machine.requestReceived(keepAlive: false, offloaded: false, now: 0)
+        let result3 = machine.responseQueued(now: 1)
+        #expect(result3)
+        #expect(machine.phase == .closing && !machine.mayAnswerRequest && !machine.wantsRead)
+        let result4 = machine.wrote(now: 2, everything: true)
+        #expect(result4 == .linger)
+        #expect(machine.phase == .lingering && machine.wantsRead)
         #expect(machine.timeoutAction(now: 4) == .close)
 
         var failed = ConnectionStateMachine(timeouts: timeouts, now: 0)
         failed.closeAfterResponse()
-        failed.responseStarted(now: 1, closing: false)
-        let result3 = failed.responseFinished(now: 2)
-        #expect(result3 == .close)
+        let result5 = failed.responseQueued(now: 1)
+        #expect(result5)
+        let result6 = failed.wrote(now: 2, everything: true)
+        #expect(result6 == .linger)
     }
 
     @Test("draining closes an idle connection now and a busy one after its response")
     func draining() {
         var idle = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        let result4 = idle.beginDrain()
-        #expect(result4)
+        let result7 = idle.beginDrain()
+        #expect(result7)
         var busy = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        busy.requestReceived(keepAlive: true)
-        let result5 = busy.beginDrain()
-        #expect(!result5)
-        busy.responseStarted(now: 1, closing: false)
-        let result6 = busy.responseFinished(now: 2)
-        #expect(result6 == .close)
+        busy.requestReceived(keepAlive: true, offloaded: true, now: 0)
+        let result8 = busy.beginDrain()
+        #expect(!result8)
+        let result9 = busy.responseQueued(now: 1)
+        #expect(result9, "the answer in progress is the last")
+        let result10 = busy.wrote(now: 2, everything: true)
+        #expect(result10 == .linger)
+        var writing = ConnectionStateMachine(timeouts: timeouts, now: 0)
+        writing.requestReceived(keepAlive: true, offloaded: false, now: 0)
+        _ = writing.responseQueued(now: 1)
+        let result11 = writing.beginDrain()
+        #expect(!result11, "an answer still being written is finished first")
     }
 
-    @Test("end of input: a partial request is abandoned, a response in progress is still delivered")
+    @Test("end of input: buffered requests are still answered, then the connection closes")
     func endOfStream() {
         var partial = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        partial.receivedBytes(now: 1, insideRequest: true, awaitingBody: false)
-        let result7 = partial.receivedEndOfStream()
-        #expect(result7)
+        partial.receivedBytes(now: 1, count: 5, insideRequest: true, awaitingBody: false)
+        partial.receivedEndOfStream()
+        #expect(!partial.wantsRead)
+        #expect(!partial.isFinished(moreRequestsBuffered: true), "complete requests in the buffer come first")
+        #expect(partial.isFinished(moreRequestsBuffered: false), "a partial request can never complete")
+
         var handling = ConnectionStateMachine(timeouts: timeouts, now: 0)
-        handling.requestReceived(keepAlive: true)
-        let result8 = handling.receivedEndOfStream()
-        #expect(!result8)
-        handling.responseStarted(now: 1, closing: false)
-        let result9 = handling.responseFinished(now: 2)
-        #expect(result9 == .close)
+        handling.requestReceived(keepAlive: true, offloaded: true, now: 0)
+        handling.receivedEndOfStream()
+        #expect(!handling.isFinished(moreRequestsBuffered: false), "the answer in progress is still delivered")
+        let result12 = handling.responseQueued(now: 1)
+        #expect(result12)
+        #expect(!handling.isFinished(moreRequestsBuffered: false))
+        let result13 = handling.wrote(now: 2, everything: true)
+        #expect(result13 == .close, "no one to linger for")
+    }
+
+    @Test("100-continue goes out once per request, only while its body is awaited")
+    func continueOnce() {
+        var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
+        let result14 = machine.shouldSendContinue()
+        #expect(!result14, "no head yet")
+        machine.receivedBytes(now: 1, count: 50, insideRequest: true, awaitingBody: true)
+        let result15 = machine.shouldSendContinue()
+        #expect(result15)
+        let result16 = machine.shouldSendContinue()
+        #expect(!result16)
+        machine.requestReceived(keepAlive: true, offloaded: false, now: 2)
+        _ = machine.responseQueued(now: 3)
+        _ = machine.wrote(now: 3, everything: true)
+        machine.receivedBytes(now: 4, count: 50, insideRequest: true, awaitingBody: true)
+        let result17 = machine.shouldSendContinue()
+        #expect(result17, "the next request gets its own")
+    }
+
+    @Test("pipelined answers queue behind each other; the idle timer waits for the last to be written")
+    func pipelinedOutput() {
+        var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
+        for step in 0..<3 {
+            machine.requestReceived(keepAlive: true, offloaded: false, now: UInt64(step))
+            let result18 = machine.responseQueued(now: UInt64(step))
+            #expect(!result18)
+            #expect(machine.mayAnswerRequest)
+        }
+        #expect(machine.outputPending)
+        #expect(machine.timeoutAction(now: 29) == nil, "output waiting: the write timeout applies, not idle")
+        #expect(machine.timeoutAction(now: 30) == .abort)
     }
 }

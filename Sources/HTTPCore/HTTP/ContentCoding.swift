@@ -5,11 +5,36 @@ public enum ContentCoding {
     /// Responses smaller than this are sent as they are: compressing them saves nothing worth the CPU.
     public static let minimumCompressedSize = 1024
 
-    /// Why a request body could not be decoded.
-    public enum Failure: Error, Equatable, Sendable {
+    /// Why a request body could not be decoded; each is answered with its own status and advice.
+    public enum Failure: HTTPResponseError, Equatable, Sendable {
         case unsupported(String)
         case corrupt
         case tooLarge(limit: Int)
+
+        public var status: HTTPStatus {
+            switch self {
+            case .unsupported: .unsupportedMediaType
+            case .corrupt: .badRequest
+            case .tooLarge: .contentTooLarge
+            }
+        }
+
+        public var code: String {
+            switch self {
+            case .unsupported: "unsupported_content_encoding"
+            case .corrupt: "invalid_gzip"
+            case .tooLarge: "body_too_large"
+            }
+        }
+
+        public var message: String {
+            switch self {
+            case .unsupported(let coding):
+                "Content-Encoding '\(coding)' is not supported; send the body as it is or gzip it"
+            case .corrupt: "the body is declared gzip but does not inflate"
+            case .tooLarge(let limit): "the body inflates to more than \(limit) bytes; send less at once"
+            }
+        }
     }
 
     /// The request with its body decoded, when it declares `Content-Encoding: gzip`; unchanged without a

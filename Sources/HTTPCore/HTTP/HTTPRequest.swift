@@ -86,6 +86,11 @@ public struct HTTPRequest: Sendable {
     public internal(set) var pathParameters: [String: String] = [:]
     /// The request id: the client's `X-Request-ID` when it is sane, otherwise one made by the server.
     public internal(set) var requestID: String = ""
+    /// The pattern of the route that matched (`/v2/models/{name}/infer`), once routed; `nil` for a path no
+    /// route knows. A label for metrics and logs that stays few however many paths clients try.
+    public internal(set) var routePattern: String?
+    /// What the router found for the request, so that it is matched once.
+    var match: RouteMatch?
 
     public init(head: HTTPRequestHead, body: [UInt8]) {
         self.head = head
@@ -95,4 +100,11 @@ public struct HTTPRequest: Sendable {
     public var method: String { head.method }
     public var path: String { head.path }
     public var headers: HTTPHeaders { head.headers }
+}
+
+/// What a router found for a request.
+enum RouteMatch: Sendable, Equatable {
+    /// The index of the route whose pattern matched.
+    case route(Int)
+    case notFound
 }

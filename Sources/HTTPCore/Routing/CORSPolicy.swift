@@ -33,13 +33,13 @@ public struct CORSPolicy: Sendable, Equatable {
     }
 
     /// The answer to a preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`): 204 with the
-    /// methods the path allows, or 403 for an origin, method or header that is not allowed.
-    func preflight(_ head: HTTPRequestHead, origin: String, allowedMethods: String) -> HTTPResponse {
+    /// methods the path allows, or a 403 error for an origin, method or header that is not allowed.
+    func preflight(_ head: HTTPRequestHead, origin: String, allowedMethods: String) -> Result<HTTPResponse, HTTPError> {
         let method = head.headers["Access-Control-Request-Method"]?.trimmingHTTPWhitespace() ?? ""
         let methods = allowedMethods.split(separator: ",").map { $0.trimmingHTTPWhitespace() }
         let requestedHeaders = head.headers.tokens(for: "Access-Control-Request-Headers")
         guard allows(origin) else {
-            return refusal("origin \(origin) is not allowed to call this server; configure it with --cors-origins")
+            return refusal("origin \(origin) is not among the origins this server allows")
         }
         guard methods.contains(method) else {
             return refusal("\(method) is not allowed on \(head.path); allowed: \(allowedMethods)")
@@ -57,12 +57,10 @@ public struct CORSPolicy: Sendable, Equatable {
         response.headers.add(name: "Access-Control-Max-Age", value: String(maxAgeSeconds))
         response.headers.add(
             name: "Vary", value: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
-        return response
+        return .success(response)
     }
 
-    private func refusal(_ message: String) -> HTTPResponse {
-        let error = HTTPError(
-            status: HTTPStatus(code: 403, reasonPhrase: "Forbidden"), code: "cors_refused", message: message)
-        return HTTPError.defaultRenderer(error, nil)
+    private func refusal(_ message: String) -> Result<HTTPResponse, HTTPError> {
+        .failure(HTTPError(status: .forbidden, code: "cors_refused", message: message))
     }
 }

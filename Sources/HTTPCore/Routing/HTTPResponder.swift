@@ -1,20 +1,28 @@
+/// Where a request's handler runs.
+public enum HandlerExecution: Sendable, Equatable {
+    /// On the event loop's thread: for handlers that take microseconds and never block.
+    case inline
+    /// On Dispatch's worker threads (the default): a slow or blocking handler stalls nobody else.
+    case offloaded
+}
+
 /// What answers requests: the application side of the server.
 public protocol HTTPResponder: Sendable {
-    /// Answers a request. An error that is an ``HTTPResponseError`` becomes its response; any other is a
-    /// logged 500.
-    func respond(to request: HTTPRequest) throws -> HTTPResponse
+    /// Finds, once, what will answer the request: records the route's pattern and path parameters on the
+    /// request (for the handler, metrics and logs) and says where its handler runs. The server calls it as
+    /// soon as a request is complete, before choosing a thread.
+    func route(_ request: inout HTTPRequest) -> HandlerExecution
 
-    /// Whether the request may be answered on the event loop's own thread. Only for handlers that take
-    /// microseconds and never block: everything else runs on Dispatch's worker threads, so that a slow
-    /// handler holds up nobody but its own client.
-    func runsInline(_ request: HTTPRequest) -> Bool
+    /// Answers a request that ``route(_:)`` has seen. An error that is an ``HTTPResponseError`` becomes its
+    /// response; any other is a logged 500.
+    func respond(to request: HTTPRequest) throws -> HTTPResponse
 }
 
 /// A plain function as a responder; it never runs inline, so it may take as long as it needs.
 struct ClosureResponder: HTTPResponder {
     let handler: @Sendable (HTTPRequest) throws -> HTTPResponse
 
-    func respond(to request: HTTPRequest) throws -> HTTPResponse { try handler(request) }
+    func route(_ request: inout HTTPRequest) -> HandlerExecution { .offloaded }
 
-    func runsInline(_ request: HTTPRequest) -> Bool { false }
+    func respond(to request: HTTPRequest) throws -> HTTPResponse { try handler(request) }
 }

@@ -6,13 +6,7 @@
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
-    /// Where a route's handler runs.
-    public enum Execution: Sendable {
-        /// On the event loop's thread: for handlers that take microseconds and never block.
-        case inline
-        /// On Dispatch's worker threads (the default): a slow or blocking handler stalls nobody else.
-        case offloaded
-    }
+    public typealias Execution = HandlerExecution
 
     private struct Route: Sendable {
         let segments: [Substring]
@@ -57,37 +51,46 @@ public struct Router: HTTPResponder {
         try handle(request)
     }
 
-    /// Inline when the matching route says so; errors (404, 405) and OPTIONS are cheap and always inline.
-    public func runsInline(_ request: HTTPRequest) -> Bool {
-        guard let (route, _) = find(request.path) else { return true }
+    /// Matches the path once and keeps the result on the request. Inline when the matching route says so;
+    /// errors (404, 405) and OPTIONS are cheap and always inline.
+    public func route(_ request: inout HTTPRequest) -> HandlerExecution {
+        guard let (index, parameters) = find(request.path) else {
+            request.match = .notFound
+            return .inline
+        }
+        let route = routes[index]
+        request.pathParameters = parameters
+        request.routePattern = route.pattern
+        request.match = .route(index)
         let method = request.method == "HEAD" ? "GET" : request.method
-        guard let execution = route.executions[method] else { return true }
-        return execution == .inline
+        return route.executions[method] ?? .inline
     }
 
     /// The pattern of the route that `path` matches (`/v2/models/{name}/infer`), for metrics labels that
     /// stay few however many paths clients try.
     public func pattern(for path: String) -> String? {
-        find(path)?.0.pattern
+        find(path).map { routes[$0.0].pattern }
     }
 
-    /// The route for `path` and the values of its `{name}` segments.
-    private func find(_ path: String) -> (Route, [String: String])? {
-        if let index = staticRoutes[path] { return (routes[index], [:]) }
+    /// The index of the route for `path` and the values of its `{name}` segments.
+    private func find(_ path: String) -> (Int, [String: String])? {
+        if let index = staticRoutes[path] { return (index, [:]) }
         let segments = Self.segments(of: path)
-        for route in routes {
-            if let parameters = Self.match(route.segments, segments) { return (route, parameters) }
+        for (index, route) in routes.enumerated() {
+            if let parameters = Self.match(route.segments, segments) { return (index, parameters) }
         }
         return nil
     }
 
-    /// Routes a request to its handler, or throws the 404 or 405 it deserves.
+    /// Routes a request to its handler, or throws the 404 or 405 it deserves; a request that
+    /// ``route(_:)`` has matched is not matched again.
     public func handle(_ request: HTTPRequest) throws -> HTTPResponse {
-        guard let (route, parameters) = find(request.path) else {
+        var request = request
+        if request.match == nil { _ = route(&request) }
+        guard case .route(let index) = request.match, routes.indices.contains(index) else {
             throw HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)")
         }
-        var request = request
-        request.pathParameters = parameters
+        let route = routes[index]
         let method = request.method == "HEAD" ? "GET" : request.method
         if let handler = route.handlers[method] { return try handler(request) }
         let allowed = Self.allowedMethods(route.handlers.keys)

@@ -8,46 +8,15 @@ import Glibc
 import Darwin
 #endif
 
-/// What every connection shares with the server.
-struct ServerContext: Sendable {
-    let configuration: HTTPServerConfiguration
-    let responder: any HTTPResponder
-    let logger: Logger
-    let requestIDs = RequestIDGenerator()
-    /// Set when shutdown begins: from then on every response says `Connection: close`, so that clients
-    /// (and balancers) reconnect, to another replica, while this one drains.
-    let draining = DrainingFlag()
-    let timeouts: ConnectionTimeouts
-    /// How often a loop checks its connections' deadlines: a quarter of the shortest timeout, at most a second.
-    let tick: UInt64
-
-    init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) {
-        self.configuration = configuration
-        self.responder = responder
-        self.logger = logger
-        timeouts = configuration.connectionTimeouts
-        let shortest = min(timeouts.header, timeouts.body, timeouts.idle, timeouts.write, timeouts.linger)
-        tick = max(10_000_000, min(1_000_000_000, shortest / 4))
-    }
-
-    /// The response for an error, in the format the application chooses for the request.
-    func errorResponse(_ error: some HTTPResponseError, for head: HTTPRequestHead?) -> HTTPResponse {
-        configuration.errorRenderer(HTTPError(error), head)
-    }
-}
-
-/// A flag set once, read by every connection.
-final class DrainingFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-
-    var isSet: Bool { flag.load(ordering: .relaxed) }
-
-    func set() { flag.store(true, ordering: .relaxed) }
-}
-
 /// One client connection, owned by one event loop: every method runs on that loop's thread, which is what
-/// makes the class safe to hand between threads (hence `@unchecked Sendable`). Handlers that are not
-/// marked inline run on Dispatch's worker threads and post their response back to the loop.
+/// makes the class safe to hand between threads (hence `@unchecked Sendable`). It knows framing and bytes
+/// only: what to answer is the responder's (the middleware and the router), when to read, write, answer
+/// and close is ``ConnectionStateMachine``'s.
+///
+/// Each readiness event runs one bounded loop, ``pump()``: answer the complete requests already buffered,
+/// write what is queued, read what has arrived, repeat; never re-entered (nothing it calls calls back into
+/// it). After `maxRequestsPerWake` requests or `maxBytesPerWake` bytes read it goes back to epoll and
+/// resumes on the next turn, so one pipelining client cannot starve the other connections on its loop.
 final class Connection: EventLoopSource, @unchecked Sendable {
     let id: Int
     let loop: EventLoop
@@ -58,17 +27,29 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     private var parser: HTTPRequestParser
     private var machine: ConnectionStateMachine
     private var isClosed = false
-    private var peerClosedInput = false
-    /// What the loop is asked to watch for.
-    private var wantsRead = true
-    private var wantsWrite = false
+    /// The parser has no complete request left: reading is what can move things on.
+    private var parserNeedsMore = true
+    /// Bytes read since the state machine was last told.
+    private var unreportedBytes = 0
+    /// What the loop watches for now.
+    private var watchingRead = true
+    private var watchingWrite = false
+    /// A resumption is posted to the loop: the budget ran out with work left.
+    private var resumePending = false
+    /// Inside ``pump()``: events that arrive meanwhile (an offloaded response) wait for it to finish.
+    private var pumping = false
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
-    /// Whether `outbound` ends with a final response (not just `100 Continue`).
-    private var responseInFlight = false
-    private var sentContinue = false
+    /// The request being answered off the loop, for the exchange record if the client leaves first.
+    private var offloaded: (head: HTTPRequestHead, route: String?, requestID: String, start: UInt64)?
     private var dateCache = HTTPDateCache()
+
+    /// Requests answered, and bytes read, in one wake-up before yielding to the loop's other connections.
+    static let maxRequestsPerWake = 64
+    static let maxBytesPerWake = 256 * 1024
+    /// Above this much unwritten output, answer no more pipelined requests until the client takes some.
+    static let maxQueuedOutput = 256 * 1024
 
     init(id: Int, socket: Socket, loop: EventLoop, context: ServerContext, onClosed: @escaping @Sendable (Int) -> Void)
     {
@@ -83,9 +64,13 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     /// Starts watching the socket; on the loop's thread.
     func start() {
-        context.configuration.observer?.connectionOpened()
+        context.notify { $0.connectionOpened() }
         socket.setNoDelay()
-        loop.register(socket.descriptor, source: self, readable: true, writable: false)
+        guard loop.register(socket.descriptor, source: self, readable: true, writable: false) else {
+            context.logger.warning("connection \(id): the event loop refused its socket; closing it")
+            close()
+            return
+        }
     }
 
     /// Begins a graceful close: now if idle, otherwise after the current response. On the loop's thread.
@@ -102,9 +87,13 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     // MARK: - Events
 
     func handleEvents(readable: Bool, writable: Bool, hangUp: Bool) {
-        if writable && wantsWrite { flush() }
-        if readable && wantsRead && !isClosed { onReadable() }
-        if hangUp && !isClosed && !readable { close() }
+        guard !isClosed else { return }
+        if hangUp && !readable {
+            close()
+            return
+        }
+        if writable { machine.becameWritable() }
+        pump()
     }
 
     func tick(now: UInt64) {
@@ -112,52 +101,103 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         switch action {
         case .close, .abort:
             close()
-        case .requestTimeout:
+        case .requestTimeout, .bodyTooSlow:
             machine.closeAfterResponse()
-            sendError(
-                HTTPError(
-                    status: .requestTimeout, code: "request_timeout",
-                    message: machine.phase == .body
-                        ? "the request body stalled for longer than the body timeout"
-                        : "the request head was not received within the header timeout"),
+            let message =
+                action == .bodyTooSlow
+                ? "the request body arrived slower than \(context.timeouts.minimumBodyBytesPerSecond) bytes a second; send it faster or in one piece"
+                : machine.phase == .body
+                    ? "the request body stalled for longer than the body timeout"
+                    : "the request head was not received within the header timeout"
+            queueError(
+                HTTPError(status: .requestTimeout, code: "request_timeout", message: message),
                 for: parser.headAwaitingBody)
+            pump()
         }
     }
 
-    // MARK: - Reading
+    // MARK: - The loop
 
-    private func onReadable() {
-        if machine.phase == .lingering {
-            discardInput()
+    /// Answers, writes and reads until nothing more can be done now or the budget for this wake-up is spent.
+    private func pump() {
+        guard !isClosed, !pumping else { return }
+        pumping = true
+        defer { pumping = false }
+        var requests = 0
+        var bytesRead = 0
+        var budgetSpent = false
+        while !isClosed {
+            if machine.phase == .lingering {
+                discardInput()
+                break
+            }
+            if !parserNeedsMore && machine.mayAnswerRequest && outbound.count - outboundOffset < Self.maxQueuedOutput {
+                guard requests < Self.maxRequestsPerWake else {
+                    budgetSpent = true
+                    break
+                }
+                requests += 1
+                answerNextRequest()
+                continue
+            }
+            if machine.outputPending && !machine.writeBlocked {
+                writeOutbound()
+                continue
+            }
+            if parserNeedsMore && machine.wantsRead {
+                guard bytesRead < Self.maxBytesPerWake else {
+                    budgetSpent = true
+                    break
+                }
+                guard let count = readInput() else { break }
+                bytesRead += count
+                continue
+            }
+            break
+        }
+        guard !isClosed else { return }
+        if machine.isFinished(moreRequestsBuffered: !parserNeedsMore) {
+            close()
             return
         }
-        let buffer = loop.readBuffer
-        for _ in 0..<4 {
-            let result: Socket.ReadResult
-            do {
-                result = try socket.read(into: buffer)
-            } catch {
-                context.logger.debug("connection \(id): \(error)")
-                close()
-                return
-            }
-            switch result {
-            case .bytes(let count):
-                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                if count < buffer.count { return process() }
-            case .wouldBlock:
-                return process()
-            case .endOfStream:
-                peerClosedInput = true
-                if machine.receivedEndOfStream() {
-                    close()
-                    return
-                }
-                setInterest(read: false, write: wantsWrite)
-                return process()
-            }
+        updateInterest()
+        if budgetSpent { resumeSoon() }
+    }
+
+    /// Comes back to this connection after the loop has served the others.
+    private func resumeSoon() {
+        guard !resumePending else { return }
+        resumePending = true
+        loop.execute { [self] in
+            resumePending = false
+            pump()
         }
-        process()
+    }
+
+    /// Reads once. Returns the bytes read (0 at end of stream), or `nil` when there is nothing to read now
+    /// or the connection failed.
+    private func readInput() -> Int? {
+        let buffer = loop.readBuffer
+        let result: Socket.ReadResult
+        do {
+            result = try socket.read(into: buffer)
+        } catch {
+            context.logger.debug("connection \(id): \(error)")
+            close()
+            return nil
+        }
+        switch result {
+        case .bytes(let count):
+            parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            parserNeedsMore = false
+            unreportedBytes += count
+            return count
+        case .wouldBlock:
+            return nil
+        case .endOfStream:
+            machine.receivedEndOfStream()
+            return 0
+        }
     }
 
     /// After the last response: read and drop whatever the client still sends until it closes.
@@ -167,7 +207,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             case .bytes: continue
             case .wouldBlock: return
             case .endOfStream, nil:
-                close()
+                machine.receivedEndOfStream()
                 return
             }
         }
@@ -175,44 +215,42 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Parses and answers requests until the parser needs more bytes or a response is in progress.
-    /// Pipelined requests wait in the parser's buffer and are answered one after another, in order.
-    private func process() {
-        while !isClosed {
-            switch machine.phase {
-            case .idle, .head, .body: break
-            case .handling, .writing, .lingering, .closed: return
-            }
-            let request: HTTPRequest?
-            do {
-                request = try parser.nextRequest()
-            } catch {
-                machine.closeAfterResponse()
-                sendError(error, for: nil)
-                return
-            }
-            guard let request else {
-                awaitMoreBytes()
-                return
-            }
-            sentContinue = false
-            machine.requestReceived(keepAlive: request.head.wantsKeepAlive)
-            answer(request)
+    /// Parses the next buffered request and answers it, or, when it is incomplete, lets the state machine
+    /// know how far it got (and answers `Expect: 100-continue`).
+    private func answerNextRequest() {
+        let request: HTTPRequest?
+        do {
+            request = try parser.nextRequest()
+        } catch {
+            // After a framing error nobody knows where the next request starts: answer, then close.
+            parserNeedsMore = true
+            machine.closeAfterResponse()
+            queueError(error, for: parser.headAwaitingBody)
+            return
         }
+        guard let request else {
+            parserNeedsMore = true
+            awaitMoreBytes()
+            return
+        }
+        answer(request)
     }
 
-    /// Updates the phase for a partial request and answers `Expect: 100-continue` once its head is in.
+    /// Updates the phase for a partial request and answers `Expect` once its head is in.
     private func awaitMoreBytes() {
         let head = parser.headAwaitingBody
-        machine.receivedBytes(now: EventLoop.now(), insideRequest: parser.isInsideRequest, awaitingBody: head != nil)
+        machine.receivedBytes(
+            now: EventLoop.now(), count: unreportedBytes, insideRequest: parser.isInsideRequest,
+            awaitingBody: head != nil)
+        unreportedBytes = 0
         guard let head else { return }
         if head.hasUnsupportedExpectation {
+            // Its body will never be read: answer, then close.
             machine.closeAfterResponse()
-            sendError(expectationFailed(head), for: head)
-        } else if head.expectsContinue && !sentContinue {
-            sentContinue = true
+            queueError(expectationFailed(head), for: head)
+        } else if head.expectsContinue && machine.shouldSendContinue() {
             outbound += HTTPResponseEncoder.continueResponse
-            flush()
+            machine.outputQueued(now: EventLoop.now())
         }
     }
 
@@ -222,136 +260,76 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             message: "the expectation '\(head.headers["Expect"] ?? "")' is not supported; only 100-continue is")
     }
 
+    /// Routes the request once, then answers it here or, for an offloaded route, a large body or a coded
+    /// one, on Dispatch's workers, reading nothing more until the answer is back.
     private func answer(_ request: HTTPRequest) {
-        context.configuration.observer?.requestStarted()
         var request = request
-        request.requestID = context.requestIDs.id(for: request.headers["X-Request-ID"])
         let start = EventLoop.now()
+        context.notify { $0.requestStarted() }
+        request.requestID = context.requestIDs.id(for: request.headers["X-Request-ID"])
+        unreportedBytes = 0
         if request.head.hasUnsupportedExpectation {
-            send(
+            machine.requestReceived(keepAlive: request.head.wantsKeepAlive, offloaded: false, now: start)
+            queue(
                 context.errorResponse(expectationFailed(request.head), for: request.head), for: request.head,
+                route: nil, requestID: request.requestID, start: start)
+            return
+        }
+        let execution = context.responder.route(&request)
+        let runsInline = execution == .inline && context.mayRunInline(request)
+        machine.requestReceived(keepAlive: request.head.wantsKeepAlive, offloaded: !runsInline, now: start)
+        if runsInline {
+            queue(
+                context.respond(to: request), for: request.head, route: request.routePattern,
                 requestID: request.requestID, start: start)
             return
         }
-        let responder = context.responder
-        if responder.runsInline(request) {
-            send(
-                Self.respond(to: request, with: context), for: request.head, requestID: request.requestID, start: start)
-            return
-        }
-        // While the handler runs elsewhere, read nothing more: pipelined requests wait in the kernel.
-        setInterest(read: false, write: wantsWrite)
+        offloaded = (request.head, request.routePattern, request.requestID, start)
         let context = self.context
-        let offloaded = request
-        DispatchQueue.global().async { [self] in
-            let response = Self.respond(to: offloaded, with: context)
+        DispatchQueue.global().async { [self, request] in
+            let response = context.respond(to: request)
             loop.execute { [self] in
                 guard !isClosed else { return }
-                send(response, for: offloaded.head, requestID: offloaded.requestID, start: start)
+                offloaded = nil
+                queue(
+                    response, for: request.head, route: request.routePattern, requestID: request.requestID,
+                    start: start)
+                pump()
             }
         }
     }
 
-    /// Answers a request: CORS preflight, the body's content coding, the responder (its errors turned into
-    /// responses: one point for all of them), CORS fields and gzip on the way out. Runs where the handler
-    /// runs, so that a large body is inflated or compressed off the event loop when the handler is offloaded.
-    private static func respond(to request: HTTPRequest, with context: ServerContext) -> HTTPResponse {
-        let configuration = context.configuration
-        let origin = configuration.cors == nil ? nil : request.headers["Origin"]
-        if let cors = configuration.cors, let origin, request.method == "OPTIONS",
-            request.headers.contains("Access-Control-Request-Method")
-        {
-            let allowed = (try? context.responder.respond(to: request))?.headers["Allow"]
-            guard let allowed else {
-                return context.errorResponse(
-                    HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)"),
-                    for: request.head)
-            }
-            return cors.preflight(request.head, origin: origin, allowedMethods: allowed)
-        }
-        var response: HTTPResponse
-        do {
-            let decoded = try ContentCoding.decode(request, limit: configuration.limits.maxBodyBytes)
-            response = try context.responder.respond(to: decoded)
-        } catch let failure as ContentCoding.Failure {
-            response = context.errorResponse(Self.contentCodingError(failure), for: request.head)
-        } catch let error as any HTTPResponseError {
-            response = context.errorResponse(error, for: request.head)
-        } catch {
-            context.logger.error(
-                "handler failed",
-                metadata: ["error": "\(error)", "path": "\(request.path)", "request_id": "\(request.requestID)"])
-            response = context.errorResponse(
-                HTTPError(
-                    status: .internalServerError, code: "internal_error",
-                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"),
-                for: request.head)
-        }
-        if let cors = configuration.cors, let origin, cors.allows(origin) {
-            cors.decorate(&response, origin: origin)
-        }
-        return ContentCoding.compress(response, for: request.head)
-    }
-
-    private static func contentCodingError(_ failure: ContentCoding.Failure) -> HTTPError {
-        switch failure {
-        case .unsupported(let coding):
-            HTTPError(
-                status: .unsupportedMediaType, code: "unsupported_content_encoding",
-                message: "Content-Encoding '\(coding)' is not supported; send the body as it is or gzip it")
-        case .corrupt:
-            HTTPError(
-                status: .badRequest, code: "invalid_gzip", message: "the body is declared gzip but does not inflate")
-        case .tooLarge(let limit):
-            HTTPError(
-                status: .contentTooLarge, code: "body_too_large",
-                message: "the body inflates to more than \(limit) bytes; send less at once")
-        }
-    }
-
-    private func sendError(_ error: some HTTPResponseError, for head: HTTPRequestHead?) {
-        context.configuration.observer?.requestStarted()
+    /// Queues the answer to a request that could not be read (or timed out) as a whole.
+    private func queueError(_ error: some HTTPResponseError, for head: HTTPRequestHead?) {
+        context.notify { $0.requestStarted() }
         let requestID = context.requestIDs.id(for: head?.headers["X-Request-ID"])
-        send(context.errorResponse(error, for: head), for: head, requestID: requestID, start: EventLoop.now())
+        queue(
+            context.errorResponse(error, for: head), for: head, route: nil, requestID: requestID, start: EventLoop.now()
+        )
     }
 
-    private func send(_ response: HTTPResponse, for head: HTTPRequestHead?, requestID: String, start: UInt64) {
+    /// Encodes a response behind those already queued and tells the observers (metrics, access log): the one
+    /// point every answer passes.
+    private func queue(
+        _ response: HTTPResponse, for head: HTTPRequestHead?, route: String?, requestID: String, start: UInt64
+    ) {
         if context.draining.isSet { machine.closeAfterResponse() }
-        let closing = machine.closesAfterResponse
+        let now = EventLoop.now()
+        let closing = machine.responseQueued(now: now)
         HTTPResponseEncoder.encode(
             response, into: &outbound, includeBody: head?.method != "HEAD", closing: closing,
             keepAliveHTTP10: head?.version == .http1_0, requestID: requestID,
             serverName: context.configuration.serverName, date: dateCache.current())
-        let now = EventLoop.now()
-        machine.responseStarted(now: now, closing: closing)
-        context.configuration.observer?.requestFinished(
-            head: head, status: response.status.code, durationNanoseconds: now >= start ? now - start : 0)
-        logAccess(
-            head: head, status: response.status.code, bytes: response.body.count, requestID: requestID, start: start)
-        responseInFlight = true
-        flush()
-    }
-
-    /// The access log line, written as the response is queued: its duration is the time from the complete
-    /// request to the response, and a response the client never reads is still logged.
-    private func logAccess(head: HTTPRequestHead?, status: Int, bytes: Int, requestID: String, start: UInt64) {
-        guard context.logger.logLevel <= .info else { return }
-        let method = head?.method ?? "-"
-        let path = head?.path ?? "-"
-        context.logger.info(
-            "\(method) \(path) \(status)",
-            metadata: [
-                "status": "\(status)", "bytes": "\(bytes)",
-                "duration_ms": "\(Double((EventLoop.now() - start) / 1000) / 1000)", "request_id": "\(requestID)",
-            ])
+        let exchange = HTTPExchange(
+            head: head, routePattern: route, status: response.status.code, bodyBytes: response.body.count,
+            requestID: requestID, durationNanoseconds: now >= start ? now - start : 0)
+        context.notify { $0.requestFinished(exchange) }
     }
 
     // MARK: - Writing
 
-    /// Writes what is queued. When the socket takes no more, it waits to be writable and stops reading
-    /// meanwhile, so that a client that does not read its responses cannot make the server buffer more.
-    private func flush() {
-        guard !isClosed else { return }
+    /// Writes what is queued until it is all out or the socket takes no more.
+    private func writeOutbound() {
         while outboundOffset < outbound.count {
             let written: Int?
             do {
@@ -363,39 +341,39 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 close()
                 return
             }
-            guard let written else {
-                setInterest(read: false, write: true)
+            guard let written, written > 0 else {
+                machine.writeWouldBlock()
                 return
             }
             outboundOffset += written
-            machine.wroteBytes(now: EventLoop.now())
+            if outboundOffset < outbound.count {
+                _ = machine.wrote(now: EventLoop.now(), everything: false)
+                return
+            }
         }
         outbound.removeAll(keepingCapacity: outbound.capacity <= 64 * 1024)
         outboundOffset = 0
-        guard responseInFlight else {
-            if wantsWrite { setInterest(read: !peerClosedInput, write: false) }
-            return
-        }
-        responseInFlight = false
-        switch machine.responseFinished(now: EventLoop.now()) {
-        case .readNextRequest:
-            setInterest(read: !peerClosedInput, write: false)
-            process()
+        switch machine.wrote(now: EventLoop.now(), everything: true) {
+        case .proceed:
+            break
+        case .linger:
+            socket.shutdownWrite()
         case .close:
-            if peerClosedInput {
-                close()
-            } else {
-                socket.shutdownWrite()
-                setInterest(read: true, write: false)
-            }
+            close()
         }
     }
 
-    private func setInterest(read: Bool, write: Bool) {
-        guard !isClosed, read != wantsRead || write != wantsWrite else { return }
-        wantsRead = read
-        wantsWrite = write
-        loop.update(socket.descriptor, readable: read, writable: write)
+    /// Tells the loop what to watch for, when that changed.
+    private func updateInterest() {
+        let read = machine.wantsRead
+        let write = machine.wantsWrite
+        guard !isClosed, read != watchingRead || write != watchingWrite else { return }
+        watchingRead = read
+        watchingWrite = write
+        if !loop.update(socket.descriptor, readable: read, writable: write) {
+            context.logger.warning("connection \(id): the event loop refused a change of interest; closing it")
+            close()
+        }
     }
 
     private func close() {
@@ -404,7 +382,17 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         machine.closed()
         loop.unregister(socket.descriptor)
         socket.close()
-        context.configuration.observer?.connectionClosed()
+        if let offloaded {
+            // The client left before its answer: the request still ends, once, for metrics and the log.
+            self.offloaded = nil
+            let now = EventLoop.now()
+            let exchange = HTTPExchange(
+                head: offloaded.head, routePattern: offloaded.route, status: 499, bodyBytes: 0,
+                requestID: offloaded.requestID,
+                durationNanoseconds: now >= offloaded.start ? now - offloaded.start : 0)
+            context.notify { $0.requestFinished(exchange) }
+        }
+        context.notify { $0.connectionClosed() }
         onClosed(id)
     }
 }

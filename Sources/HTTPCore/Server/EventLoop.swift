@@ -91,27 +91,29 @@ final class EventLoop: @unchecked Sendable {
 
     /// Watches `descriptor`. `exclusive` is for the shared listener: one waiting loop is woken per event
     /// (`EPOLLEXCLUSIVE`, which allows no flag but `EPOLLIN` beside it).
-    func register(_ descriptor: Int32, source: EventLoopSource, readable: Bool, writable: Bool, exclusive: Bool = false)
+    /// Returns false when epoll refuses (out of memory, the per-user watch limit): the caller closes that
+    /// one connection; nothing else is affected.
+    @discardableResult
+    func register(
+        _ descriptor: Int32, source: EventLoopSource, readable: Bool, writable: Bool, exclusive: Bool = false
+    )
+        -> Bool
     {
-        sources[descriptor] = source
         var event = epoll_event()
         event.events =
             exclusive ? EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue : mask(readable: readable, writable: writable)
         event.data.fd = descriptor
-        check(epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event), "epoll_ctl(ADD)")
+        guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else { return false }
+        sources[descriptor] = source
+        return true
     }
 
-    func update(_ descriptor: Int32, readable: Bool, writable: Bool) {
+    /// Changes what `descriptor` is watched for; false when epoll refuses (the caller closes it).
+    func update(_ descriptor: Int32, readable: Bool, writable: Bool) -> Bool {
         var event = epoll_event()
         event.events = mask(readable: readable, writable: writable)
         event.data.fd = descriptor
-        check(epoll_ctl(epoll, EPOLL_CTL_MOD, descriptor, &event), "epoll_ctl(MOD)")
-    }
-
-    /// epoll_ctl fails only on a programming error (a bad descriptor or flag): stop loudly rather than
-    /// leave a connection that is never served.
-    private func check(_ result: Int32, _ operation: String) {
-        precondition(result == 0, "\(operation) failed: \(String(cString: strerror(errno)))")
+        return epoll_ctl(epoll, EPOLL_CTL_MOD, descriptor, &event) == 0
     }
 
     func unregister(_ descriptor: Int32) {

@@ -169,16 +169,19 @@ public final class HTTPServer: Sendable {
     /// this loop for 100 ms rather than spin on a listener that stays readable. Nothing is lost: clients
     /// wait in the backlog.
     private func pauseAccepting(_ acceptor: Acceptor, after error: SocketError) {
-        let now = EventLoop.now()
         let shouldLog = state.withLock { state -> Bool in
-            guard now - state.lastAcceptErrorLog > 1_000_000_000 else { return false }
+            // Read inside the lock: another loop may have logged a moment later than this one's clock.
+            let now = EventLoop.now()
+            guard now >= state.lastAcceptErrorLog + 1_000_000_000 || state.lastAcceptErrorLog == 0 else {
+                return false
+            }
             state.lastAcceptErrorLog = now
             return true
         }
         if shouldLog {
             context.logger.error("accept failed; pausing new connections for 100 ms", metadata: ["error": "\(error)"])
         }
-        acceptor.pause(until: now + 100_000_000)
+        acceptor.pause(until: EventLoop.now() + 100_000_000)
     }
 
     private func admit(_ client: Socket, into loop: EventLoop) {
@@ -212,6 +215,7 @@ public final class HTTPServer: Sendable {
     /// Over the connection limit: a 503 written without waiting, and the connection closed. The client gets
     /// a clear answer and the server never stalls on it.
     private func reject(_ client: Socket) {
+        context.notify { $0.connectionRejected() }
         context.logger.warning(
             "connection limit of \(context.configuration.maxConnections) reached; refusing a connection")
         let error = HTTPError(
@@ -318,9 +322,13 @@ private final class Acceptor: EventLoopSource, @unchecked Sendable {
     }
 
     func start() {
-        guard !isWatching else { return }
+        guard !isWatching, pausedUntil == nil else { return }
+        guard loop.register(listener.descriptor, source: self, readable: true, writable: false, exclusive: true) else {
+            // epoll refused (out of memory): try again shortly rather than stop accepting on this loop.
+            pause(until: EventLoop.now() + 100_000_000)
+            return
+        }
         isWatching = true
-        loop.register(listener.descriptor, source: self, readable: true, writable: false, exclusive: true)
     }
 
     func stop() {

@@ -17,6 +17,17 @@ public struct HTTPServerConfiguration: Sendable {
     public var headerTimeout: Duration = .seconds(10)
     /// Longest pause between two pieces of a request body (408, then close). Default 10 s.
     public var bodyTimeout: Duration = .seconds(10)
+    /// The slowest a request body may arrive, averaged from its start, once ``bodyRateGracePeriod`` has
+    /// passed (408, then close); 0 turns the check off. Default 240 bytes a second, Kestrel's
+    /// `MinRequestBodyDataRate`: a body trickled a byte at a time would otherwise hold its connection for
+    /// ever, since every byte restarts the body timeout.
+    public var minimumBodyBytesPerSecond: Int = 240
+    /// How long a body may arrive at any pace before the minimum rate applies. Default 5 s, as Kestrel.
+    public var bodyRateGracePeriod: Duration = .seconds(5)
+    /// The largest body answered on the event loop's own thread by a route marked inline; a larger one (or
+    /// any with a `Content-Encoding`) is answered on Dispatch's workers, so that parsing it never delays
+    /// the loop's other connections. Default 64 KiB: a single digit's JSON is under 10 KiB.
+    public var maxInlineBodyBytes: Int = 64 * 1024
     /// How long an idle keep-alive connection is kept for the client's next request. Default 75 s, longer
     /// than the 60 s idle timeout of common load balancers (AWS ALB, HAProxy defaults in their guides), so
     /// the balancer, not the server, closes a pooled connection and never sends on one we just closed.
@@ -49,6 +60,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var cors: CORSPolicy?
     /// Told of connections and requests, for metrics. Default none.
     public var observer: (any HTTPServerObserver)?
+    /// The application's middleware, outermost first, inside the server's own (CORS, error rendering,
+    /// content coding). Default none.
+    public var middleware: [any HTTPMiddleware] = []
 
     public init() {}
 

@@ -1,13 +1,54 @@
-/// Receives the server's events, for metrics. Called on the loop or worker threads as things happen, so an
+import Logging
+
+/// One answered request, as observers see it: for metrics and the access log.
+public struct HTTPExchange: Sendable {
+    /// The request's head; `nil` for a request too broken to parse.
+    public let head: HTTPRequestHead?
+    /// The route's pattern (`/v2/models/{name}/infer`), or `nil` when no route matched or none was asked.
+    public let routePattern: String?
+    /// The status answered; 499 (nginx's "client closed request") when the client left before its answer.
+    public let status: Int
+    /// The response body's size in bytes, as sent (after compression).
+    public let bodyBytes: Int
+    public let requestID: String
+    /// From the complete request to its response being queued, in nanoseconds.
+    public let durationNanoseconds: UInt64
+}
+
+/// Receives the server's events, for metrics and logs. Called on the loop threads as things happen, so an
 /// implementation must be quick and thread-safe.
 public protocol HTTPServerObserver: Sendable {
     func connectionOpened()
     func connectionClosed()
     /// A connection refused at the connection limit (answered 503).
     func connectionRejected()
-    /// A complete request is about to be answered.
+    /// A complete request (or a broken one about to get its error) is about to be answered.
     func requestStarted()
-    /// A response is on its way: the request (none for a request too broken to parse), the status, the time
-    /// from the complete request to the response, in nanoseconds.
-    func requestFinished(head: HTTPRequestHead?, status: Int, durationNanoseconds: UInt64)
+    /// Every request that ``requestStarted()`` announced ends here exactly once: answered, or abandoned
+    /// because its client left first (status 499).
+    func requestFinished(_ exchange: HTTPExchange)
+}
+
+/// The access log as an observer: one info line per answered request, `METHOD path status` with the
+/// status, body bytes, duration and request id as metadata. Lines go through the server's logger, whose
+/// handler decides how they are written (``BufferedLogOutput`` batches them).
+struct AccessLogObserver: HTTPServerObserver {
+    let logger: Logger
+
+    func connectionOpened() {}
+    func connectionClosed() {}
+    func connectionRejected() {}
+    func requestStarted() {}
+
+    func requestFinished(_ exchange: HTTPExchange) {
+        guard logger.logLevel <= .info else { return }
+        let status = exchange.status
+        logger.info(
+            "\(exchange.head?.method ?? "-") \(exchange.head?.path ?? "-") \(status)",
+            metadata: [
+                "status": "\(status)", "bytes": "\(exchange.bodyBytes)",
+                "duration_ms": "\(Double(exchange.durationNanoseconds / 1000) / 1000)",
+                "request_id": "\(exchange.requestID)",
+            ])
+    }
 }
