@@ -140,6 +140,7 @@ def browser():
     for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]:
         options.add_argument(argument)
     options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
@@ -155,6 +156,10 @@ def main():
             assert time.monotonic() < DEADLINE, "the page did not load the model"
             time.sleep(0.1)
         assert len(driver.find_elements(By.CSS_SELECTOR, "#confusion td")) == 4
+        # The page loads with an empty console: no failed request (a missing /favicon.ico was one), no error.
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+        assert not errors, f"the page's console shows errors: {errors}"
+        print("the page loaded with an empty console (its icon is inline)")
         print("binary model:")
         check_digit(driver, port, ONE, "mouse", 1, "a one")
         check_digit(driver, port, ZERO, "touch", 0, "a zero")

@@ -11,16 +11,37 @@ struct ImageDecoder: Sendable {
     let columns: Int
     var pixelCount: Int { rows * columns }
 
+    /// The parser for request bodies: no more arrays, objects and values than twice what `maxImages`
+    /// images of this shape need (nested as rows; twice, for a repeated member or an unknown field the
+    /// service ignores), so the tree of a body that is mostly brackets cannot cost many times the body limit.
+    func parser(maxImages: Int) -> JSONParser {
+        // NaN and Infinity tokens are let through the parser so that they are refused by name (422)
+        // instead of as a syntax error: Python's json module writes them for float('nan').
+        JSONParser(
+            allowsNonFiniteTokens: true, maxContainers: 2 * maxImages * (rows + 1) + 256,
+            maxValues: 2 * maxImages * (pixelCount + rows + 1) + 1024)
+    }
+
     /// Reads a request body as JSON.
-    static func json(body: [UInt8]) throws(ServiceError) -> JSONValue {
+    func json(body: [UInt8], maxImages: Int) throws(ServiceError) -> JSONValue {
         guard !body.isEmpty else {
             throw .invalidJSON("the body is empty; send a JSON object such as {\"pixels\": [400 numbers]}")
         }
         do {
-            // NaN and Infinity tokens are let through the parser so that they are refused by name (422)
-            // instead of as a syntax error: Python's json module writes them for float('nan').
-            return try JSONParser(allowsNonFiniteTokens: true).parse(body)
+            return try parser(maxImages: maxImages).parse(body)
         } catch {
+            if error.exceedsLimit {
+                throw ServiceError(
+                    status: .contentTooLarge, code: "too_many_values",
+                    message:
+                        "the body holds more arrays or numbers than \(maxImages) images of \(rows)x\(columns) need; send at most \(maxImages) images at once"
+                )
+            }
+            if error.numberOutOfRange {
+                throw .invalidPixels(
+                    "a number at line \(error.line), column \(error.column) is beyond a 64-bit float's range; values must be from 0 (paper) to 1 (ink)"
+                )
+            }
             throw .invalidJSON("the body is not valid JSON: \(error)")
         }
     }

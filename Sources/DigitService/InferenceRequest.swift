@@ -28,9 +28,18 @@ struct InferenceRequest {
             jsonEnd = length
         }
         let document: JSONValue
+        // Twice as many arrays and values as `maxImages` images need, nested or flat (see ImageDecoder.parser).
+        let parser = JSONParser(
+            maxContainers: 2 * maxImages * (rows + 1) + 256,
+            maxValues: 2 * maxImages * (pixelsPerImage + rows + 1) + 1024)
         do {
-            document = try JSONParser().parse(Array(request.body[0..<jsonEnd]))
+            document = try parser.parse(Array(request.body[0..<jsonEnd]))
         } catch {
+            if error.exceedsLimit {
+                throw .invalid(
+                    "the inference request holds more arrays or numbers than \(maxImages) images need; send at most \(maxImages) images at once"
+                )
+            }
             throw .invalid("the inference request is not valid JSON: \(error)")
         }
         guard case .object = document else { throw .invalid("the inference request must be a JSON object") }
@@ -73,8 +82,9 @@ struct InferenceRequest {
         self.count = count
         let total = count * pixelsPerImage
 
+        // No capacity is reserved from the declared shape: a 100-byte request may declare 10,000 images;
+        // memory follows the data that actually arrived (checked against `total` as it is read).
         var values: [Double] = []
-        values.reserveCapacity(total)
         if let size = try Self.parameter("binary_data_size", of: input, in: "pixels") {
             guard case .number(let byteCount) = size, byteCount == byteCount.rounded(), byteCount >= 0, byteCount < 1e15
             else {
@@ -114,7 +124,7 @@ struct InferenceRequest {
             }
         }
         var pixels: [Float] = []
-        pixels.reserveCapacity(total)
+        pixels.reserveCapacity(values.count)
         for (index, value) in values.enumerated() {
             guard value.isFinite, value >= 0, value <= 1 else {
                 throw .invalid(

@@ -64,13 +64,15 @@ extension DigitService {
     /// full path's, which explains the mistake.
     func singleImage(body: [UInt8]) throws(ServiceError) -> [Float] {
         if let pixels = fastReader.singleImage(body) { return pixels }
-        return try decoder.singleImage(from: try ImageDecoder.json(body: body))
+        return try decoder.singleImage(from: try decoder.json(body: body, maxImages: 1))
     }
 
     /// The images of a `/predict/batch` body, the same way.
     func batch(body: [UInt8]) throws(ServiceError) -> (pixels: [Float], count: Int) {
         if let images = fastReader.batch(body, limit: configuration.maxBatchImages) { return images }
-        return try decoder.batch(from: try ImageDecoder.json(body: body), limit: configuration.maxBatchImages)
+        return try decoder.batch(
+            from: try decoder.json(body: body, maxImages: configuration.maxBatchImages),
+            limit: configuration.maxBatchImages)
     }
 
     /// One prediction object. Binary: `predicted_class` and `probability`, P(class 1) as the original

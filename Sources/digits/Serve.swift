@@ -92,8 +92,11 @@ struct Serve: ParsableCommand {
         let configuration = try resolvedConfiguration()
         let level = try Setting.resolve(
             logLevel, "DIGITS_LOG_LEVEL", default: .info, parse: { Logger.Level(rawValue: $0) })
+        // Batched and in UTC: no system call per access-log line (see BufferedLogOutput).
+        let output = BufferedLogOutput()
+        defer { output.flush() }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
+            var handler = BufferedLogHandler(label: label, output: output)
             handler.logLevel = level
             return handler
         }

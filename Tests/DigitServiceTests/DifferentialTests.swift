@@ -190,8 +190,8 @@ struct DifferentialTests {
     static func fullPath(_ body: [UInt8], shape: Shape) -> [Float]? {
         let decoder = service.decoder
         switch shape {
-        case .pixels, .image: return try? decoder.singleImage(from: ImageDecoder.json(body: body))
-        case .batch: return try? decoder.batch(from: ImageDecoder.json(body: body), limit: 4).pixels
+        case .pixels, .image: return try? decoder.singleImage(from: decoder.json(body: body, maxImages: 1))
+        case .batch: return try? decoder.batch(from: decoder.json(body: body, maxImages: 4), limit: 4).pixels
         }
     }
 

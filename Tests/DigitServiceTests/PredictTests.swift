@@ -111,7 +111,7 @@ struct PredictTests {
             ),
             (
                 "/predict", "{\"pixels\": [1e999\(zeros.dropFirst(1))]}", 422, "invalid_pixels",
-                "pixels[0] is not a finite number (Infinity)"
+                "a number at line 1, column 13 is beyond a 64-bit float's range"
             ),
             (
                 "/predict", "{\"pixels\": [255\(zeros.dropFirst(1))]}", 422, "invalid_pixels",

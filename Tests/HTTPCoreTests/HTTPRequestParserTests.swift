@@ -248,7 +248,38 @@ struct HTTPRequestParserTests {
             raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Field: x\r\n\r\n",
             outcome: .error(.invalidHeaderName)),
 
+        // Host (RFC 9112 §3.2, RFC 9110 §7.2): uri-host [":" port], one of them.
+        .init(
+            name: "Host with a port, an IPv6 literal, or empty",
+            raw:
+                "GET / HTTP/1.1\r\nHost: a.b:8080\r\n\r\nGET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\nGET / HTTP/1.1\r\nHost:\r\n\r\n",
+            outcome: .requests([get, get, get])),
+        .init(
+            name: "Host with userinfo", raw: "GET / HTTP/1.1\r\nHost: user@host\r\n\r\n", outcome: .error(.invalidHost)),
+        .init(name: "Host with a path", raw: "GET / HTTP/1.1\r\nHost: host/x\r\n\r\n", outcome: .error(.invalidHost)),
+        .init(name: "Host as a list", raw: "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", outcome: .error(.invalidHost)),
+        .init(
+            name: "Host as a list without space", raw: "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n",
+            outcome: .error(.invalidHost)),
+        .init(
+            name: "Host with a bad port", raw: "GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", outcome: .error(.invalidHost)),
+        .init(
+            name: "Host with an unclosed IPv6 literal", raw: "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+            outcome: .error(.invalidHost)),
+
+        // The request line is checked as soon as it ends.
+        .init(name: "HTTP/0.9 request line", raw: "GET /\r\n", outcome: .error(.invalidRequestLine)),
+        .init(
+            name: "asterisk form for a method other than OPTIONS", raw: "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+            outcome: .error(.invalidTarget)),
+        .init(
+            name: "asterisk form for OPTIONS", raw: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            outcome: .requests([.init(method: "OPTIONS", target: "*")])),
+
         // Refused: limits (the table's limits: 256 header bytes, 8 fields, 64 body bytes).
+        .init(
+            name: "request line too long (414)", raw: "GET /" + String(repeating: "a", count: 300) + " HTTP/1.1\r\n",
+            outcome: .error(.targetTooLong(limit: 256))),
         .init(
             name: "header section too large",
             raw: "GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "y", count: 300) + "\r\n\r\n",

@@ -49,8 +49,18 @@ final class TestClient {
         }
     }
 
+    private var isClosed = false
+
     deinit {
+        if !isClosed { close(descriptor) }
+    }
+
+    /// Closes with a TCP reset (SO_LINGER 0), as a client that crashes or gives up does.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(descriptor)
+        isClosed = true
     }
 
     func send(_ text: String) throws {

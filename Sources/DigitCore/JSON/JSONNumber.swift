@@ -17,9 +17,13 @@ public enum JSONNumber {
         case leadingZero
         case missingFractionDigit
         case missingExponentDigit
+        /// The number's magnitude is beyond a Double's (about 1.8e308): RFC 8259 §6 lets an implementation
+        /// limit the range, and an infinity must never stand in for what the client wrote.
+        case outOfRange
 
         public var message: String {
             switch self {
+            case .outOfRange: "a number is too large for a 64-bit float; its magnitude must be below 1.8e308"
             case .missingDigit: "a number needs a digit after '-'"
             case .leadingZero: "numbers must not have leading zeros"
             case .missingFractionDigit: "a decimal point must be followed by a digit"
@@ -97,7 +101,8 @@ public enum JSONNumber {
             let value = power >= 0 ? magnitude * powerOfTen(power) : magnitude / powerOfTen(-power)
             return .success(negative ? -value : value)
         }
-        return .success(strtodValue(bytes, from: start, to: index))
+        let value = strtodValue(bytes, from: start, to: index)
+        return value.isFinite ? .success(value) : .failure(.outOfRange)
     }
 
     @inlinable

@@ -12,6 +12,11 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     public let offset: Int
     public let line: Int
     public let column: Int
+    /// The document broke one of the parser's size limits (``JSONParser/maxContainers``,
+    /// ``JSONParser/maxValues``) rather than the grammar: too large, not malformed.
+    public var exceedsLimit = false
+    /// A number's magnitude is beyond a Double's: valid JSON, but a value no caller can use.
+    public var numberOutOfRange = false
 
     public var description: String { "\(message) at line \(line), column \(column)" }
 }
@@ -29,15 +34,25 @@ public struct JSONParser {
     /// Whether the bare tokens `NaN`, `Infinity` and `-Infinity` (which Python's `json` writes) parse as
     /// numbers, so that a validator can reject them by name instead of as a syntax error.
     public var allowsNonFiniteTokens: Bool
+    /// At most this many arrays and objects, and this many values of any kind, in one document. A parsed
+    /// tree costs far more than its text (`[[0],[0],...]` about 25 bytes a byte), so a caller that knows
+    /// what a legitimate document holds sets these, and the tree's memory stays in proportion to that,
+    /// not to whatever a client sends. Default: no limit.
+    public var maxContainers: Int
+    public var maxValues: Int
 
-    public init(allowsNonFiniteTokens: Bool = false) {
+    public init(allowsNonFiniteTokens: Bool = false, maxContainers: Int = .max, maxValues: Int = .max) {
         self.allowsNonFiniteTokens = allowsNonFiniteTokens
+        self.maxContainers = maxContainers
+        self.maxValues = maxValues
     }
 
     /// Parses one JSON document.
     public func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
-            var cursor = Cursor(bytes: buffer, allowsNonFiniteTokens: allowsNonFiniteTokens)
+            var cursor = Cursor(
+                bytes: buffer, allowsNonFiniteTokens: allowsNonFiniteTokens, containersLeft: maxContainers,
+                valuesLeft: maxValues)
             // A UTF-8 byte order mark, which RFC 8259 §8.1 lets a parser ignore (Windows tools write one).
             if buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { cursor.index = 3 }
             cursor.skipWhitespace()
@@ -53,10 +68,28 @@ private struct Cursor {
     let bytes: UnsafeBufferPointer<UInt8>
     let allowsNonFiniteTokens: Bool
     var index = 0
+    var containersLeft: Int
+    var valuesLeft: Int
 
-    init(bytes: UnsafeBufferPointer<UInt8>, allowsNonFiniteTokens: Bool) {
+    init(bytes: UnsafeBufferPointer<UInt8>, allowsNonFiniteTokens: Bool, containersLeft: Int, valuesLeft: Int) {
         self.bytes = bytes
         self.allowsNonFiniteTokens = allowsNonFiniteTokens
+        self.containersLeft = containersLeft
+        self.valuesLeft = valuesLeft
+    }
+
+    /// Counts one more value (and container), refusing the document once a limit is passed.
+    mutating func count(container: Bool) throws(JSONSyntaxError) {
+        valuesLeft -= 1
+        if container { containersLeft -= 1 }
+        guard valuesLeft >= 0, containersLeft >= 0 else {
+            var failure = error(
+                containersLeft < 0
+                    ? "the document holds more arrays and objects than the parser was allowed"
+                    : "the document holds more values than the parser was allowed")
+            failure.exceedsLimit = true
+            throw failure
+        }
     }
 
     func error(_ message: String, at position: Int? = nil) -> JSONSyntaxError {
@@ -82,6 +115,7 @@ private struct Cursor {
     }
 
     mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        try count(container: current == UInt8(ascii: "[") || current == UInt8(ascii: "{"))
         guard let byte = current else { throw error("unexpected end of the document; expected a value") }
         switch byte {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
@@ -244,9 +278,14 @@ private struct Cursor {
             _ = try literal("Infinity", .null)
             return -.infinity
         }
+        let start = index
         switch JSONNumber.scan(bytes, at: &index) {
         case .success(let value): return value
-        case .failure(let problem): throw error(problem.message)
+        case .failure(let problem):
+            // A number too large is reported where it starts; a malformed one where the grammar broke.
+            var failure = error(problem.message, at: problem == .outOfRange ? start : nil)
+            failure.numberOutOfRange = problem == .outOfRange
+            throw failure
         }
     }
 

@@ -11,16 +11,18 @@ public enum JSONWriter {
         render(value, pretty: true, indent: level)
     }
 
-    /// A Float as the shortest decimal that reads back as the same Float (Swift's `description`,
-    /// which never gives `nan` or `inf` here because only finite numbers are written).
+    /// A Float as the shortest decimal that reads back as the same Float (Swift's `description`).
+    /// JSON has no NaN or infinity: they are written `null`, never a trap, since a value that came from a
+    /// request (a pixel, a shape) may reach an error message.
     public static func number(_ value: Float) -> String {
-        precondition(value.isFinite, "JSON has no non-finite numbers")
+        guard value.isFinite else { return "null" }
         return integralText(Double(value)) ?? value.description
     }
 
-    /// A Double as JSON: integers without a fraction, others as the shortest round-tripping decimal.
+    /// A Double as JSON: integers without a fraction, others as the shortest round-tripping decimal;
+    /// `null` for NaN and infinities, as for Float.
     public static func number(_ value: Double) -> String {
-        precondition(value.isFinite, "JSON has no non-finite numbers")
+        guard value.isFinite else { return "null" }
         return integralText(value) ?? value.description
     }
 

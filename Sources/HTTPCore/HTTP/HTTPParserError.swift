@@ -14,6 +14,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidHeaderValue(name: String)
     case missingHost
     case duplicateHost
+    case invalidHost
     case conflictingFraming
     case duplicateContentLength
     case invalidContentLength
@@ -22,6 +23,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidChunkSize
     case invalidChunkExtension
     case missingChunkTerminator
+    case targetTooLong(limit: Int)
     case headersTooLarge(limit: Int)
     case tooManyHeaders(limit: Int)
     case bodyTooLarge(limit: Int)
@@ -30,6 +32,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
     public var status: HTTPStatus {
         switch self {
         case .unsupportedVersion: .httpVersionNotSupported
+        case .targetTooLong: .uriTooLong
         case .headersTooLarge, .tooManyHeaders: .requestHeaderFieldsTooLarge
         case .bodyTooLarge: .contentTooLarge
         default: .badRequest
@@ -40,6 +43,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
     public var code: String {
         switch self {
         case .unsupportedVersion: "http_version_not_supported"
+        case .targetTooLong: "uri_too_long"
         case .headersTooLarge, .tooManyHeaders: "headers_too_large"
         case .bodyTooLarge: "body_too_large"
         default: "bad_request"
@@ -63,6 +67,8 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidHeaderValue(let name): "the value of header field '\(name)' contains a control character"
         case .missingHost: "an HTTP/1.1 request must carry a Host header field"
         case .duplicateHost: "a request must carry one Host header field, not several"
+        case .invalidHost:
+            "the Host header field must be a host name or address with an optional port, such as example.com:8080"
         case .conflictingFraming: "a request must not carry both Content-Length and Transfer-Encoding"
         case .duplicateContentLength: "a request must carry one Content-Length, not several"
         case .invalidContentLength: "Content-Length must be a non-negative decimal number"
@@ -72,6 +78,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidChunkSize: "a chunk size must be hexadecimal digits followed by CRLF"
         case .invalidChunkExtension: "a chunk extension contains a control character"
         case .missingChunkTerminator: "chunk data must be followed by CRLF"
+        case .targetTooLong(let limit): "the request line exceeds \(limit) bytes; send long input in the body"
         case .headersTooLarge(let limit): "the request line and headers exceed \(limit) bytes"
         case .tooManyHeaders(let limit): "the request has more than \(limit) header fields"
         case .bodyTooLarge(let limit): "the request body exceeds \(limit) bytes"

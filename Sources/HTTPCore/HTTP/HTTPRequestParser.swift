@@ -167,7 +167,13 @@ public struct HTTPRequestParser: Sendable {
         while index < buffer.count {
             // Checked byte by byte, before anything else about the byte: a head past the limit is refused
             // with the same error however the bytes arrive (found by the fuzzer).
-            if index - position >= limits.maxHeaderBytes { throw .headersTooLarge(limit: limits.maxHeaderBytes) }
+            if index - position >= limits.maxHeaderBytes {
+                // Still on the request line: it is the target that is too long (414, RFC 9112 §3).
+                if skippingLeadingEmptyLines && lineStart == position {
+                    throw .targetTooLong(limit: limits.maxHeaderBytes)
+                }
+                throw .headersTooLarge(limit: limits.maxHeaderBytes)
+            }
             let byte = buffer[index]
             if byte == Self.cr {
                 guard index + 1 < buffer.count else { break }
@@ -186,6 +192,11 @@ public struct HTTPRequestParser: Sendable {
                         continue
                     }
                     return index
+                }
+                if skippingLeadingEmptyLines && lineStart == position {
+                    // The request line is checked as soon as it ends, so that a line that is not one (an
+                    // HTTP/0.9 `GET /`) is refused at once instead of waiting for headers that never come.
+                    _ = try parseRequestLine(lineStart..<index - 2)
                 }
                 lineStart = index
                 continue
@@ -226,6 +237,8 @@ public struct HTTPRequestParser: Sendable {
         guard parts[0].allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidMethod }
         let version = try parseVersion(parts[2])
         guard HTTPSyntax.isValidTarget(parts[1]) else { throw .invalidTarget }
+        // The asterisk form is for OPTIONS alone (RFC 9112 §3.2.4).
+        if parts[1].elementsEqual("*".utf8) && !parts[0].elementsEqual("OPTIONS".utf8) { throw .invalidTarget }
         return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), version)
     }
 
@@ -273,6 +286,7 @@ public struct HTTPRequestParser: Sendable {
         let hosts = head.headers.values(for: "Host")
         if hosts.count > 1 { throw .duplicateHost }
         if hosts.isEmpty && head.version == .http1_1 { throw .missingHost }
+        if let host = hosts.first, !HTTPSyntax.isValidHost(host.utf8) { throw .invalidHost }
 
         let transferEncodings = head.headers.values(for: "Transfer-Encoding")
         let contentLengths = head.headers.values(for: "Content-Length")
@@ -393,6 +407,58 @@ enum HTTPSyntax {
             index += 1
         }
         return true
+    }
+
+    /// A `Host` value: `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2), or empty. No userinfo
+    /// (`user@host`), no path (`host/x`), no list (`a, b`, or `a,b`: a comma is legal in a reg-name but
+    /// never in a real host, and two hosts in one field are how routing confusion starts).
+    static func isValidHost(_ value: String.UTF8View) -> Bool {
+        let bytes = Array(value)
+        guard !bytes.isEmpty else { return true }
+        var hostEnd = bytes.endIndex
+        if bytes[0] == UInt8(ascii: "[") {
+            // IP-literal: hex digits, colons and dots (an IPv6 address, with an IPv4 tail allowed).
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1,
+                bytes[1..<close].allSatisfy({
+                    hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+                })
+            else { return false }
+            hostEnd = close + 1
+            guard hostEnd == bytes.endIndex || bytes[hostEnd] == UInt8(ascii: ":") else { return false }
+        } else {
+            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) { hostEnd = colon }
+            var index = 0
+            while index < hostEnd {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "%") {
+                    guard index + 2 < hostEnd, hexValue(bytes[index + 1]) != nil, hexValue(bytes[index + 2]) != nil
+                    else { return false }
+                    index += 3
+                    continue
+                }
+                guard isRegNameCharacter(byte) else { return false }
+                index += 1
+            }
+        }
+        // port = *DIGIT, at most five of them.
+        guard hostEnd < bytes.endIndex else { return true }
+        let port = bytes[(hostEnd + 1)...]
+        return port.count <= 5 && port.allSatisfy(isDigit)
+    }
+
+    /// unreserved and sub-delims, without the comma.
+    private static func isRegNameCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"),
+            UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ";"), UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
     }
 
     /// unreserved, gen-delims except `#`, and sub-delims.

@@ -85,6 +85,16 @@ public struct Router: HTTPResponder {
     /// Routes a request to its handler, or throws the 404 or 405 it deserves; a request that
     /// ``route(_:)`` has matched is not matched again.
     public func handle(_ request: HTTPRequest) throws -> HTTPResponse {
+        guard Self.standardMethods.contains(request.method) else {
+            throw HTTPError(
+                status: .notImplemented, code: "method_not_implemented",
+                message: "the method \(request.method) is not one this server implements; use GET or POST")
+        }
+        if request.method == "OPTIONS" && request.head.target == "*" {
+            // The server as a whole (RFC 9110 §9.3.7): every method some route takes.
+            return HTTPResponse(
+                status: .noContent, headers: ["Allow": Self.allowedMethods(routes.flatMap(\.handlers.keys))])
+        }
         var request = request
         if request.match == nil { _ = route(&request) }
         guard case .route(let index) = request.match, routes.indices.contains(index) else {
@@ -104,12 +114,18 @@ public struct Router: HTTPResponder {
     }
 
     /// The `Allow` value: the registered methods, `HEAD` wherever `GET` is, and `OPTIONS`, sorted.
-    private static func allowedMethods(_ methods: Dictionary<String, Handler>.Keys) -> String {
+    private static func allowedMethods(_ methods: some Sequence<String>) -> String {
         var allowed = Set(methods)
         if allowed.contains("GET") { allowed.insert("HEAD") }
         allowed.insert("OPTIONS")
         return allowed.sorted().joined(separator: ", ")
     }
+
+    /// The methods RFC 9110 and RFC 5789 define: a known method a route lacks is 405; any other is 501
+    /// (RFC 9110 §9.1), since no route anywhere could take it.
+    static let standardMethods: Set<String> = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ]
 
     private static func segments(of path: String) -> [Substring] {
         path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }
