@@ -55,6 +55,13 @@ final class TestClient {
         if !isClosed { close(descriptor) }
     }
 
+    /// Closes the connection now (a FIN), as a client does once it has its answer.
+    func closeNow() {
+        guard !isClosed else { return }
+        close(descriptor)
+        isClosed = true
+    }
+
     /// Closes with a TCP reset (SO_LINGER 0), as a client that crashes or gives up does.
     func reset() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
