@@ -121,6 +121,8 @@ SCENARIOS = [
     ("GET /model, 16 connections", "/model", 16, None, 0),
 ]
 
+PREDICT_SCENARIOS = ["POST /predict, 16 connections", "POST /predict, 64 connections"]
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -128,6 +130,12 @@ def main():
     parser.add_argument("--model", default="data/models/binary.json")
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--only-digits", action="store_true", help="measure digits alone (while optimising)")
+    parser.add_argument("--digits", default=DIGITS, help="the digits binary to measure (another build, to compare)")
+    parser.add_argument("--log-level", default="info", help="digits' log level; info, the default, logs every request")
+    parser.add_argument("--event-loops", type=int, help="digits' --event-loops (default: one per core)")
+    parser.add_argument("--scenarios", default="all", choices=["all", "predict"],
+                        help="predict: POST /predict at 16 and 64 connections only, beside nginx")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the memory runs")
     args = parser.parse_args()
     os.chdir(TOP)
     for tool in ["wrk", "nginx"]:
@@ -137,7 +145,7 @@ def main():
         subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
 
     venv = os.path.join(HERE, ".venv-peers")
-    if not args.only_digits and not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
+    if not args.only_digits and args.scenarios == "all" and not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
         subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "-r",
                         os.path.join(HERE, "peers", "requirements.txt")], check=True)
@@ -151,17 +159,24 @@ def main():
         # digits: start-up time is from spawning the process to its ready line.
         port = free_port()
         started = time.monotonic()
-        server = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
-                                   "--log-level", "notice"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command = [args.digits, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
+                   "--log-level", args.log_level]
+        if args.event_loops:
+            command += ["--event-loops", str(args.event_loops)]
+        # The access log goes to a file, as a container runtime collects it, not to a pipe nobody reads.
+        log = open(os.path.join(scratch, "digits.log"), "w+")
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
         processes.append(server)
-        for line in server.stdout:
-            if "ready on" in line:
-                break
+        while "ready on" not in open(log.name).read():
+            if server.poll() is not None:
+                raise SystemExit(f"digits exited: {open(log.name).read()}")
+            time.sleep(0.005)
         extra["ready_ms"] = (time.monotonic() - started) * 1000
         time.sleep(0.5)
         extra["idle_kb"] = rss_kb(server.pid)[0]
         servers = {"digits": port}
 
+        with_fastapi = not args.only_digits and args.scenarios == "all"
         if not args.only_digits:
             nginx_port = free_port()
             nginx_dir = os.path.join(scratch, "nginx")
@@ -172,18 +187,20 @@ def main():
                 file.write(config)
             processes.append(subprocess.Popen(["nginx", "-c", os.path.join(nginx_dir, "nginx.conf"), "-p", nginx_dir,
                                                "-g", "daemon off;"]))
+            wait_for_port(nginx_port)
+            servers["nginx"] = nginx_port
+        if with_fastapi:
             fastapi_port = free_port()
             processes.append(subprocess.Popen(
                 [os.path.join(venv, "bin", "uvicorn"), "--app-dir", os.path.join(HERE, "peers"), "fastapi_app:app",
                  "--host", "127.0.0.1", "--port", str(fastapi_port), "--workers", "2", "--log-level", "warning",
                  "--no-access-log"], env=dict(os.environ, DIGITS_MODEL=args.model)))
-            wait_for_port(nginx_port)
             wait_for_port(fastapi_port)
             time.sleep(2)
-            servers["nginx"] = nginx_port
             servers["fastapi"] = fastapi_port
 
-        for name, path, connections, body, images in SCENARIOS:
+        scenarios = SCENARIOS if args.scenarios == "all" else [s for s in SCENARIOS if s[0] in PREDICT_SCENARIOS]
+        for name, path, connections, body, images in scenarios:
             for server_name, server_port in servers.items():
                 if server_name == "nginx" and images > 1:
                     continue  # a constant answer to a batch means nothing
@@ -194,6 +211,8 @@ def main():
                 print(f"  {name:52} {server_name:8} {result['rps']:>10.0f} req/s  p50 {result['p50']:.3f} ms  "
                       f"p99 {result['p99']:.3f} ms  errors {result['errors']} {result['socket_errors']}", flush=True)
 
+        if args.skip_memory or args.scenarios != "all":
+            return report(results, extra, args)
         # Memory under 256 connections, then over 1,000,000 requests.
         wrk(f"http://127.0.0.1:{port}/predict", 256, 5, scripts["predict"][0])
         extra["peak_256_kb"] = rss_kb(server.pid)[1]
@@ -251,7 +270,14 @@ def report(results, extra, args):
               f"{cell(f, 'images') if images else '—'} | {cell(f, 'p99', 3)} | {ratio_f} |")
     samples = extra.get("million_samples", [])
     print()
+    for name, _, _, _, _ in SCENARIOS:
+        d, n = results.get((name, "digits")), results.get((name, "nginx"))
+        if d and n:
+            print(f"- {name}: p99 {d['p99'] / n['p99']:.2f} times nginx's")
+    print(f"- digits {args.digits}, log level {args.log_level}, event loops {args.event_loops or 'one per core'}")
     print(f"- start-up, process spawn to ready line: {extra['ready_ms']:.0f} ms")
+    if "million_requests" not in extra:
+        return
     print(f"- resident memory idle: {extra['idle_kb'] / 1024:.1f} MB; peak under 256 connections: "
           f"{extra['peak_256_kb'] / 1024:.1f} MB")
     print(f"- over {extra['million_requests']:,} requests: resident {extra['million_before_kb'] / 1024:.1f} MB before, "

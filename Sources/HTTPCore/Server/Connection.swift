@@ -126,6 +126,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         var requests = 0
         var bytesRead = 0
         var budgetSpent = false
+        /// A read returned less than the buffer holds: the socket is empty for now, and reading again would
+        /// only cost an `EAGAIN` system call (epoll, level-triggered, says when more arrives).
+        var socketDrained = false
         while !isClosed {
             if machine.phase == .lingering {
                 discardInput()
@@ -144,13 +147,14 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 writeOutbound()
                 continue
             }
-            if parserNeedsMore && machine.wantsRead {
+            if parserNeedsMore && machine.wantsRead && !socketDrained {
                 guard bytesRead < Self.maxBytesPerWake else {
                     budgetSpent = true
                     break
                 }
                 guard let count = readInput() else { break }
                 bytesRead += count
+                socketDrained = count > 0 && count < loop.readBuffer.count
                 continue
             }
             break
