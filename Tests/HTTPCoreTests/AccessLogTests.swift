@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 import Testing
@@ -62,5 +63,44 @@ struct AccessLogTests {
         #expect(lines.first?.metadata["duration_ms"] != nil)
         #expect(lines.last?.message == "GET /missing 404")
         #expect(!handler.captured.contains { $0.level >= .error }, "a client's mistake is not an error")
+    }
+}
+
+/// A text stream that keeps what it is given.
+final class CapturingStream: TextOutputStream, @unchecked Sendable {
+    private let text = Mutex("")
+    func write(_ string: String) { text.withLock { $0 += string } }
+    var captured: String { text.withLock { $0 } }
+}
+
+@Suite("Buffered log output")
+struct BufferedLogTests {
+    @Test("lines are StreamLogHandler's, after a UTC timestamp; batched until flushed, notice and above at once")
+    func sameFormatAsStreamLogHandler() throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]) }
+        let output = BufferedLogOutput(descriptor: descriptors[1], flushInterval: .seconds(3600))
+        let stream = CapturingStream()
+        let ours = Logger(label: "digits") { BufferedLogHandler(label: $0, output: output) }
+        let theirs = Logger(label: "digits") { StreamLogHandler(label: $0, stream: stream) }
+        for logger in [ours, theirs] {
+            logger.info("GET /x 200", metadata: ["status": "200", "bytes": "5", "request_id": "a-1"])
+            logger.info("plain line")
+        }
+        _ = fcntl(descriptors[0], F_SETFL, O_NONBLOCK)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        #expect(read(descriptors[0], &buffer, buffer.count) < 0, "info lines wait for the batch")
+        ours.notice("ready")
+        theirs.notice("ready")
+        let count = read(descriptors[0], &buffer, buffer.count)
+        let written = String(decoding: buffer[0..<max(0, count)], as: UTF8.self).split(separator: "\n")
+        let expected = stream.captured.split(separator: "\n")
+        #expect(written.count == 3 && expected.count == 3)
+        for (line, reference) in zip(written, expected) {
+            #expect(line.dropFirst(24) == reference.drop { $0 != " " }, "after the timestamp, the same text")
+            #expect(line.dropFirst(19).hasPrefix("+0000 "), "\(line)")
+        }
+        close(descriptors[1])
     }
 }
