@@ -4,12 +4,12 @@ import Testing
 @testable import HTTPCore
 
 /// Every input the fuzzer has kept (its seed corpus and any crasher it found, in
-/// `Tests/HTTPParserFuzz/`) replayed through the parser: all at once, byte by byte and in pieces of
+/// `Tests/Fuzz/parser/`) replayed through the parser: all at once, byte by byte and in pieces of
 /// three must give the same outcome. A crasher that comes back fails here, in the normal test run.
 @Suite("Fuzzer corpus and crashers")
 struct HTTPParserCrasherTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("HTTPParserFuzz")
+        .appendingPathComponent("Fuzz/parser")
 
     static var inputs: [String] {
         ["corpus", "crashers"].flatMap { sub -> [String] in
