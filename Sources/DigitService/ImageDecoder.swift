@@ -14,12 +14,17 @@ struct ImageDecoder: Sendable {
     /// The parser for request bodies: no more arrays, objects and values than twice what `maxImages`
     /// images of this shape need (nested as rows; twice, for a repeated member or an unknown field the
     /// service ignores), so the tree of a body that is mostly brackets cannot cost many times the body limit.
-    func parser(maxImages: Int) -> JSONParser {
-        // NaN and Infinity tokens are let through the parser so that they are refused by name (422)
-        // instead of as a syntax error: Python's json module writes them for float('nan').
-        JSONParser(
-            allowsNonFiniteTokens: true, maxContainers: 2 * maxImages * (rows + 1) + 256,
-            maxValues: 2 * maxImages * (pixelCount + rows + 1) + 1024)
+    /// NaN and Infinity tokens are let through by default, so that they are refused by name (422) instead
+    /// of as a syntax error: Python's json module writes them for float('nan').
+    func parser(maxImages: Int, allowsNonFiniteTokens: Bool = true) -> JSONParser {
+        // Saturating: a huge configured batch limit means no limit, never an overflow trap.
+        func twice(_ perImage: Int, plus slack: Int) -> Int {
+            let (product, overflow) = maxImages.multipliedReportingOverflow(by: 2 * perImage)
+            return overflow || product > Int.max - slack ? Int.max : product + slack
+        }
+        return JSONParser(
+            allowsNonFiniteTokens: allowsNonFiniteTokens, maxContainers: twice(rows + 1, plus: 256),
+            maxValues: twice(pixelCount + rows + 1, plus: 1024))
     }
 
     /// Reads a request body as JSON.

@@ -28,10 +28,9 @@ struct InferenceRequest {
             jsonEnd = length
         }
         let document: JSONValue
-        // Twice as many arrays and values as `maxImages` images need, nested or flat (see ImageDecoder.parser).
-        let parser = JSONParser(
-            maxContainers: 2 * maxImages * (rows + 1) + 256,
-            maxValues: 2 * maxImages * (pixelsPerImage + rows + 1) + 1024)
+        // No more arrays and values than `maxImages` images can need (strict JSON: no NaN tokens here).
+        let parser = ImageDecoder(rows: rows, columns: columns).parser(
+            maxImages: maxImages, allowsNonFiniteTokens: false)
         do {
             document = try parser.parse(Array(request.body[0..<jsonEnd]))
         } catch {

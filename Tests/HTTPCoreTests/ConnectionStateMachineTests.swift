@@ -177,4 +177,32 @@ struct ConnectionStateMachineTests {
         #expect(machine.timeoutAction(now: 29) == nil, "output waiting: the write timeout applies, not idle")
         #expect(machine.timeoutAction(now: 30) == .abort)
     }
+
+    @Test("a drain that finds the connection idle but still writing ends it once the answer is out")
+    func drainWhileWriting() {
+        var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
+        machine.requestReceived(keepAlive: true, offloaded: false, now: 0)
+        let closing = machine.responseQueued(now: 1)
+        #expect(!closing)
+        let drained = machine.beginDrain()
+        #expect(!drained)
+        let after = machine.wrote(now: 2, everything: true)
+        #expect(after == .linger, "not kept for the idle timeout")
+    }
+
+    @Test("while the client takes none of its answers, its request's clocks stop; they restart when it does")
+    func blockedWriterStopsRequestClocks() {
+        var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)
+        machine.requestReceived(keepAlive: true, offloaded: false, now: 0)
+        _ = machine.responseQueued(now: 0)
+        machine.receivedBytes(now: 1, count: 5, insideRequest: true, awaitingBody: false)
+        machine.writeWouldBlock()
+        #expect(machine.timeoutAction(now: 25) == nil, "no 408 for a head the server is not reading")
+        #expect(machine.timeoutAction(now: 31) == .abort, "the write timeout still applies")
+        machine.becameWritable(now: 28)
+        let wrote = machine.wrote(now: 28, everything: true)
+        #expect(wrote == .proceed)
+        #expect(machine.timeoutAction(now: 37) == nil, "the header clock restarted at 28")
+        #expect(machine.timeoutAction(now: 38) == .requestTimeout)
+    }
 }

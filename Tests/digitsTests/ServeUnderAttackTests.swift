@@ -202,7 +202,11 @@ struct ServeUnderAttackTests {
         close(client)
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)
-        Thread.sleep(forTimeInterval: 0.2)  // the pipe's last bytes reach the reader
+        // The pipe's last bytes reach the reader soon after the exit.
+        let deadline = Date().addingTimeInterval(10)
+        while server.log.components(separatedBy: "GET /v2/health/live 200").count < 301 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
         let lines = server.log.split(separator: "\n")
         #expect(lines.filter { $0.hasSuffix("GET /v2/health/live 200") }.count == 300)
         #expect(lines.allSatisfy { $0.dropFirst(19).hasPrefix("+0000 ") }, "timestamps in UTC: \(lines.prefix(2))")

@@ -15,6 +15,8 @@ public struct HTTPRequestParser: Sendable {
     private var scanIndex = 0
     private var lineStart = 0
     private var state: State = .head
+    /// The current request's line, parsed as soon as it ended.
+    private var requestLine: (method: String, target: String, version: HTTPVersion)?
     private var body: [UInt8] = []
 
     private enum State: Sendable {
@@ -196,7 +198,7 @@ public struct HTTPRequestParser: Sendable {
                 if skippingLeadingEmptyLines && lineStart == position {
                     // The request line is checked as soon as it ends, so that a line that is not one (an
                     // HTTP/0.9 `GET /`) is refused at once instead of waiting for headers that never come.
-                    _ = try parseRequestLine(lineStart..<index - 2)
+                    requestLine = try parseRequestLine(lineStart..<index - 2)
                 }
                 lineStart = index
                 continue
@@ -210,8 +212,15 @@ public struct HTTPRequestParser: Sendable {
         guard let end = try findEmptyLine(skippingLeadingEmptyLines: true) else { return nil }
         let lines = splitLines(position..<end)
         position = end
-        guard let requestLine = lines.first else { throw .invalidRequestLine }
-        let (method, target, version) = try parseRequestLine(requestLine)
+        guard let line = lines.first else { throw .invalidRequestLine }
+        let parsed: (method: String, target: String, version: HTTPVersion)
+        if let requestLine {
+            parsed = requestLine
+        } else {
+            parsed = try parseRequestLine(line)
+        }
+        let (method, target, version) = parsed
+        requestLine = nil
         let headers = try parseFields(Array(lines.dropFirst()), sizeAlreadyUsed: 0)
         return HTTPRequestHead(method: method, target: target, version: version, headers: headers)
     }

@@ -18,8 +18,11 @@ struct PendingLogLine: Sendable {
 }
 
 /// Where log lines go: formatted by the thread that logs, buffered, and written to a file descriptor in
-/// batches, at least every `flushInterval`, whenever `capacity` bytes wait, and on ``flush()`` (which the
-/// server's owner calls after shutdown, so that no line is lost at SIGTERM).
+/// batches by a thread of its own, at least every `flushInterval`, soon after `capacity` bytes wait or a
+/// line at `notice` or above, and on ``flush()`` (which the server's owner calls after shutdown, so that no
+/// line is lost at SIGTERM). The thread that logs never writes: an event loop is never held up by a slow
+/// reader of standard output. If the reader stalls altogether, lines beyond `maxPending` bytes are dropped
+/// and counted, and the count is logged once the output moves again.
 ///
 /// Why: written line by line, the access log cost a `write` per request, as many system calls as the
 /// request's own read and write. (Formatting on the flush thread instead was tried and measured: a burst of
@@ -28,17 +31,23 @@ public final class BufferedLogOutput: Sendable {
     private let descriptor: Int32
     private let capacity: Int
     /// Lines not yet written.
-    private let pending = Mutex<[UInt8]>([])
+    private let pending = Mutex<(bytes: [UInt8], dropped: Int)>(([], 0))
+    private let maxPending: Int
+    private let queue = DispatchQueue(label: "digits.log-flush")
     /// Held while writing, so that batches reach the descriptor in the order they were taken.
     private let writing = Mutex<Void>(())
     /// Set once in `init`, then only cancelled: safe to share.
     nonisolated(unsafe) private let timer: DispatchSourceTimer
 
     /// Lines written to `descriptor` (standard output by default).
-    public init(descriptor: Int32 = 1, flushInterval: Duration = .milliseconds(100), capacity: Int = 64 * 1024) {
+    public init(
+        descriptor: Int32 = 1, flushInterval: Duration = .milliseconds(100), capacity: Int = 64 * 1024,
+        maxPending: Int = 16 * 1024 * 1024
+    ) {
         self.descriptor = descriptor
         self.capacity = capacity
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "digits.log-flush"))
+        self.maxPending = maxPending
+        timer = DispatchSource.makeTimerSource(queue: queue)
         let interval = Int(flushInterval.nanoseconds)
         timer.schedule(deadline: .now() + .nanoseconds(interval), repeating: .nanoseconds(interval))
         timer.setEventHandler { [weak self] in self?.flush() }
@@ -50,25 +59,37 @@ public final class BufferedLogOutput: Sendable {
         flush()
     }
 
-    /// Formats and adds a line; writes everything waiting at once when `immediately` or `capacity` bytes wait.
+    /// Formats and adds a line; asks the flush thread to write soon when `immediately` or `capacity` bytes wait.
     func append(_ line: PendingLogLine, immediately: Bool) {
         var text = UTCTimestamp.now()
         text.reserveCapacity(160)
         Self.format(line, into: &text)
-        let full = pending.withLock { buffer -> Bool in
-            buffer.append(contentsOf: text.utf8)
-            return buffer.count >= capacity
+        let (full, first) = pending.withLock { pending -> (Bool, Bool) in
+            guard pending.bytes.count < maxPending else {
+                pending.dropped += 1
+                return (false, false)
+            }
+            let first = pending.bytes.count < capacity
+            pending.bytes.append(contentsOf: text.utf8)
+            return (pending.bytes.count >= capacity, first)
         }
-        if immediately || full { flush() }
+        // One flush is asked for when the buffer first fills, not one per line after it.
+        if immediately || (full && first) { queue.async { [self] in flush() } }
     }
 
-    /// Writes everything added so far.
+    /// Writes everything added so far, on the caller's thread.
     public func flush() {
         writing.withLock { _ in
-            let bytes = pending.withLock { buffer -> [UInt8] in
-                let taken = buffer
-                buffer.removeAll(keepingCapacity: true)
+            var (bytes, dropped) = pending.withLock { pending -> ([UInt8], Int) in
+                let taken = pending
+                pending = ([], 0)
+                pending.bytes.reserveCapacity(capacity)
                 return taken
+            }
+            if dropped > 0 {
+                bytes += Array(
+                    "\(UTCTimestamp.now()) warning: [HTTPCore] \(dropped) log lines were dropped: the log's reader did not keep up\n"
+                        .utf8)
             }
             var offset = 0
             while offset < bytes.count {

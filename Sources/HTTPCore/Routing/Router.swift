@@ -6,14 +6,12 @@
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
-    public typealias Execution = HandlerExecution
-
     private struct Route: Sendable {
         let segments: [Substring]
         /// The pattern, normalised (`/v2/models/{name}/infer`): a label for metrics, built once.
         let pattern: String
         var handlers: [String: Handler]
-        var executions: [String: Execution]
+        var executions: [String: HandlerExecution]
     }
 
     private var routes: [Route] = []
@@ -24,7 +22,7 @@ public struct Router: HTTPResponder {
 
     /// Registers `handler` for `method` on `pattern` (such as `/v2/models/{name}/infer`).
     public mutating func add(
-        _ method: String, _ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler
+        _ method: String, _ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Handler
     ) {
         let segments = Self.segments(of: pattern)
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
@@ -39,16 +37,14 @@ public struct Router: HTTPResponder {
         }
     }
 
-    public mutating func get(_ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler) {
+    public mutating func get(_ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Handler)
+    {
         add("GET", pattern, execution: execution, handler)
     }
 
-    public mutating func post(_ pattern: String, execution: Execution = .offloaded, _ handler: @escaping Handler) {
+    public mutating func post(_ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Handler)
+    {
         add("POST", pattern, execution: execution, handler)
-    }
-
-    public func respond(to request: HTTPRequest) throws -> HTTPResponse {
-        try handle(request)
     }
 
     /// Matches the path once and keeps the result on the request. Inline when the matching route says so;
@@ -66,12 +62,6 @@ public struct Router: HTTPResponder {
         return route.executions[method] ?? .inline
     }
 
-    /// The pattern of the route that `path` matches (`/v2/models/{name}/infer`), for metrics labels that
-    /// stay few however many paths clients try.
-    public func pattern(for path: String) -> String? {
-        find(path).map { routes[$0.0].pattern }
-    }
-
     /// The index of the route for `path` and the values of its `{name}` segments.
     private func find(_ path: String) -> (Int, [String: String])? {
         if let index = staticRoutes[path] { return (index, [:]) }
@@ -82,9 +72,9 @@ public struct Router: HTTPResponder {
         return nil
     }
 
-    /// Routes a request to its handler, or throws the 404 or 405 it deserves; a request that
-    /// ``route(_:)`` has matched is not matched again.
-    public func handle(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// Runs the request's handler, or throws the 501, 404 or 405 it deserves; a request that ``route(_:)``
+    /// has matched is not matched again.
+    public func respond(to request: HTTPRequest) throws -> HTTPResponse {
         guard Self.standardMethods.contains(request.method) else {
             throw HTTPError(
                 status: .notImplemented, code: "method_not_implemented",

@@ -36,8 +36,6 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     private var watchingWrite = false
     /// A resumption is posted to the loop: the budget ran out with work left.
     private var resumePending = false
-    /// Inside ``pump()``: events that arrive meanwhile (an offloaded response) wait for it to finish.
-    private var pumping = false
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
@@ -92,7 +90,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             close()
             return
         }
-        if writable { machine.becameWritable() }
+        if writable { machine.becameWritable(now: EventLoop.now()) }
         pump()
     }
 
@@ -120,9 +118,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     /// Answers, writes and reads until nothing more can be done now or the budget for this wake-up is spent.
     private func pump() {
-        guard !isClosed, !pumping else { return }
-        pumping = true
-        defer { pumping = false }
+        guard !isClosed else { return }
         var requests = 0
         var bytesRead = 0
         var budgetSpent = false
@@ -223,13 +219,16 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// know how far it got (and answers `Expect: 100-continue`).
     private func answerNextRequest() {
         let request: HTTPRequest?
+        // Taken first: after an error in a body the parser has forgotten its head, which the answer needs
+        // (no body for HEAD, the request's id, the access log).
+        let head = parser.headAwaitingBody
         do {
             request = try parser.nextRequest()
         } catch {
             // After a framing error nobody knows where the next request starts: answer, then close.
             parserNeedsMore = true
             machine.closeAfterResponse()
-            queueError(error, for: parser.headAwaitingBody)
+            queueError(error, for: head)
             return
         }
         guard let request else {
@@ -273,7 +272,8 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         request.requestID = context.requestIDs.id(for: request.headers["X-Request-ID"])
         unreportedBytes = 0
         if request.head.hasUnsupportedExpectation {
-            machine.requestReceived(keepAlive: request.head.wantsKeepAlive, offloaded: false, now: start)
+            // Answered and closed however the bytes arrived: with its body or before it (found by the fuzzer).
+            machine.requestReceived(keepAlive: false, offloaded: false, now: start)
             queue(
                 context.errorResponse(expectationFailed(request.head), for: request.head), for: request.head,
                 route: nil, requestID: request.requestID, start: start)

@@ -117,8 +117,8 @@ struct ConnectionStateMachine: Sendable {
         switch phase {
         case .closed: return true
         case .lingering: return inputClosed
-        case .handling: return false
-        case .closing: return inputClosed && !outputPending
+        // While closing, the last answer is still being written; ``wrote(now:everything:)`` ends it.
+        case .handling, .closing: return false
         case .idle, .head, .body: return inputClosed && !outputPending && !moreRequestsBuffered
         }
     }
@@ -182,13 +182,15 @@ struct ConnectionStateMachine: Sendable {
         return closing
     }
 
-    /// Bytes that are not a final response (`100 Continue`) are queued.
+    /// Bytes are queued: a final response (through ``responseQueued(now:)``) or `100 Continue`. The write
+    /// timeout counts from the first unwritten byte.
     mutating func outputQueued(now: UInt64) {
         if !outputPending { writeSince = now }
         outputPending = true
     }
 
-    /// The socket took some of the queued bytes, but not all: wait until it is writable.
+    /// The socket took queued bytes: some (`everything` false: wait until it is writable again) or all of
+    /// them, after which the connection proceeds, lingers after its last answer, or closes.
     mutating func wrote(now: UInt64, everything: Bool) -> AfterFlush {
         writeSince = now
         guard everything else {
@@ -199,6 +201,15 @@ struct ConnectionStateMachine: Sendable {
         writeBlocked = false
         switch phase {
         case .closing:
+            since = now
+            if inputClosed {
+                phase = .closed
+                return .close
+            }
+            phase = .lingering
+            return .linger
+        case .idle where isDraining:
+            // A drain found this connection idle but still writing: now that the answer is out, it ends.
             since = now
             if inputClosed {
                 phase = .closed
@@ -220,9 +231,15 @@ struct ConnectionStateMachine: Sendable {
         writeBlocked = true
     }
 
-    /// The socket can take bytes again.
-    mutating func becameWritable() {
+    /// The socket can take bytes again. A request's clocks restart: while the client was not taking its
+    /// answers nothing was read, so time spent blocked is not the client's slowness in sending.
+    mutating func becameWritable(now: UInt64) {
+        guard writeBlocked else { return }
         writeBlocked = false
+        if phase == .head || phase == .body {
+            since = now
+            if phase == .body { startBody(now: now) }
+        }
     }
 
     /// The client closed its side. What is buffered is still answered and what is queued still written
@@ -261,6 +278,9 @@ struct ConnectionStateMachine: Sendable {
         case .idle:
             guard !outputPending else { return nil }
             return elapsed >= (isFirstRequest ? timeouts.header : timeouts.idle) ? .close : nil
+        case .head where writeBlocked, .body where writeBlocked:
+            // Nothing is being read while the client does not take its answers: not its fault as a sender.
+            return nil
         case .head:
             return elapsed >= timeouts.header ? .requestTimeout : nil
         case .body:
@@ -280,9 +300,11 @@ struct ConnectionStateMachine: Sendable {
         let rate = timeouts.minimumBodyBytesPerSecond
         let duration = elapsed(since: bodyStart, now: now)
         guard rate > 0, duration >= timeouts.bodyRateGrace else { return false }
-        // bytes / seconds < rate, in integers: bytes * 1e9 < rate * nanoseconds (no overflow below 18 EB).
+        // bytes / seconds < rate, in integers: bytes × 1e9 < rate × nanoseconds. A product too large for 64
+        // bits (18 GB of body, or years at a high rate) is taken as fast enough.
         let (expected, overflow) = rate.multipliedReportingOverflow(by: duration)
-        return !overflow && bodyBytes.multipliedReportingOverflow(by: 1_000_000_000).partialValue < expected
+        let (received, receivedOverflow) = bodyBytes.multipliedReportingOverflow(by: 1_000_000_000)
+        return !overflow && !receivedOverflow && received < expected
     }
 
     private func elapsed(since start: UInt64, now: UInt64) -> UInt64 {

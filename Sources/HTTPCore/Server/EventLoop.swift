@@ -32,7 +32,11 @@ final class EventLoop: @unchecked Sendable {
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private let wakePending = Atomic<Bool>(false)
     /// Everything below is touched only on the loop's thread.
-    private var sources: [Int32: EventLoopSource] = [:]
+    /// Watched descriptors, each with the token its epoll events carry.
+    private var sources: [Int32: (token: UInt64, source: EventLoopSource)] = [:]
+    /// Tokens are unique for the loop's life: an event still pending for a closed connection cannot reach
+    /// the new connection that reused its descriptor in the same batch of events.
+    private var lastToken: UInt64 = 0
     /// Sources that want ticks while they watch no descriptor (a paused acceptor).
     private var tickers: [ObjectIdentifier: EventLoopSource] = [:]
     private var isRunning = true
@@ -54,7 +58,7 @@ final class EventLoop: @unchecked Sendable {
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
-        event.data.fd = wakeDescriptor
+        event.data.u64 = 0
         epoll_ctl(epoll, EPOLL_CTL_ADD, wakeDescriptor, &event)
     }
 
@@ -102,17 +106,20 @@ final class EventLoop: @unchecked Sendable {
         var event = epoll_event()
         event.events =
             exclusive ? EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue : mask(readable: readable, writable: writable)
-        event.data.fd = descriptor
+        // A 32-bit generation above the descriptor, never 0 (the wake-up descriptor's token).
+        lastToken = lastToken == 0xFFFF_FFFF ? 1 : lastToken + 1
+        event.data.u64 = lastToken << 32 | UInt64(UInt32(bitPattern: descriptor))
         guard epoll_ctl(epoll, EPOLL_CTL_ADD, descriptor, &event) == 0 else { return false }
-        sources[descriptor] = source
+        sources[descriptor] = (event.data.u64, source)
         return true
     }
 
     /// Changes what `descriptor` is watched for; false when epoll refuses (the caller closes it).
     func update(_ descriptor: Int32, readable: Bool, writable: Bool) -> Bool {
+        guard let token = sources[descriptor]?.token else { return false }
         var event = epoll_event()
         event.events = mask(readable: readable, writable: writable)
-        event.data.fd = descriptor
+        event.data.u64 = token
         return epoll_ctl(epoll, EPOLL_CTL_MOD, descriptor, &event) == 0
     }
 
@@ -122,7 +129,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Every source the loop watches, for ticks and drains.
-    var allSources: [EventLoopSource] { Array(sources.values) }
+    var allSources: [EventLoopSource] { sources.values.map(\.source) }
 
     func addTicker(_ source: EventLoopSource) {
         tickers[ObjectIdentifier(source)] = source
@@ -153,12 +160,13 @@ final class EventLoop: @unchecked Sendable {
             }
             for position in 0..<Int(count) {
                 let event = events[position]
-                let descriptor = event.data.fd
-                if descriptor == wakeDescriptor {
+                let token = event.data.u64
+                if token == 0 {
                     runInbox()
                     continue
                 }
-                guard let source = sources[descriptor] else { continue }
+                let descriptor = Int32(bitPattern: UInt32(truncatingIfNeeded: token))
+                guard let (current, source) = sources[descriptor], current == token else { continue }
                 let flags = event.events
                 source.handleEvents(
                     readable: flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0,

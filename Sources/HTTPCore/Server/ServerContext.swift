@@ -47,8 +47,9 @@ struct ServerContext: Sendable {
         configuration.errorRenderer(HTTPError(error), head)
     }
 
-    /// Answers a routed request through the middleware. The error middleware renders every error, so this
-    /// throws only if an application middleware outside it does: that too is a logged 500, never a crash.
+    /// Answers a routed request through the middleware. The error middleware, outside the application's,
+    /// renders every error, so nothing should reach the catch here; it is the last line that keeps an error
+    /// a logged 500, never a crash, should a middleware ever be placed outside it.
     func respond(to request: HTTPRequest) -> HTTPResponse {
         do {
             return try responder.respond(to: request)

@@ -73,9 +73,11 @@ func readAnswers(_ descriptor: Int32, expecting expected: [Expected]) -> [Expect
     var answers: [Expected] = []
     var start = 0
     while start < stream.count {
-        guard let end = (start..<max(start, stream.count - 3)).first(where: {
-            stream[$0] == 13 && stream[$0 + 1] == 10 && stream[$0 + 2] == 13 && stream[$0 + 3] == 10
-        }) else { break }
+        guard
+            let end = (start..<max(start, stream.count - 3)).first(where: {
+                stream[$0] == 13 && stream[$0 + 1] == 10 && stream[$0 + 2] == 13 && stream[$0 + 3] == 10
+            })
+        else { break }
         let head = String(decoding: stream[start..<end], as: UTF8.self)
         let lines = head.split(separator: "\r\n")
         let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0

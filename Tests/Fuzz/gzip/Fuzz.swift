@@ -12,7 +12,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(inflated.count <= limit, "inflated past the limit")
     }
     let compressed = ContentCoding.gzip(bytes)
-    precondition((try? ContentCoding.gunzip(compressed, limit: max(1, bytes.count))) == bytes || bytes.isEmpty,
+    precondition(
+        (try? ContentCoding.gunzip(compressed, limit: max(1, bytes.count))) == bytes || bytes.isEmpty,
         "gzip then gunzip is not the identity")
     if bytes.count > 1 {
         // Below the size it inflates to, the limit refuses it.
