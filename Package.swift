@@ -47,13 +47,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        /// A raw loopback HTTP client for the tests of every module: exactly the bytes a test (or an
+        /// attacker) sends, and exactly what comes back.
+        .target(name: "LoopbackClient", path: "Tests/LoopbackClient"),
         .testTarget(
             name: "HTTPCoreTests",
-            dependencies: ["HTTPCore"]
+            dependencies: ["HTTPCore", "LoopbackClient"]
         ),
         .testTarget(
             name: "DigitServiceTests",
-            dependencies: ["DigitService"]
+            dependencies: ["DigitService", "LoopbackClient"]
         ),
         .testTarget(
             name: "DigitCoreTests",
@@ -63,7 +66,7 @@ let package = Package(
         /// Runs the built `digits` executable as a user would and checks its output and exit status.
         .testTarget(
             name: "digitsTests",
-            dependencies: ["digits"]
+            dependencies: ["digits", "LoopbackClient"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import LoopbackClient
 import Synchronization
 import Testing
 

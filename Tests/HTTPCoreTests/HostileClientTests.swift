@@ -1,4 +1,5 @@
 import Foundation
+import LoopbackClient
 import Synchronization
 import Testing
 
@@ -74,52 +75,6 @@ func hostileServer(
     return (server, observer)
 }
 
-/// Reads raw bytes until `count` responses have arrived (or the stream ends or stalls for 30 s), then
-/// splits them into (status, body) pairs.
-func readResponses(_ descriptor: Int32, count: Int) -> [(status: Int, body: String)] {
-    var stream: [UInt8] = []
-    var responses: [(Int, String)] = []
-    var scan = 0
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    var timeout = timeval(tv_sec: 30, tv_usec: 0)
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    while responses.count < count {
-        // Parse every complete response already in the stream.
-        while let end = findCRLFCRLF(stream, from: scan) {
-            let head = String(decoding: stream[scan..<end], as: UTF8.self)
-            let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-            let length =
-                head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-            guard stream.count >= end + 4 + length else { break }
-            responses.append((status, String(decoding: stream[(end + 4)..<(end + 4 + length)], as: UTF8.self)))
-            scan = end + 4 + length
-        }
-        if responses.count >= count { break }
-        let received = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-        guard received > 0 else { break }
-        stream += chunk[0..<received]
-    }
-    return responses
-}
-
-/// The index of the next CRLF CRLF at or after `start`, jumping between carriage returns with memchr: the
-/// floods scan megabytes, and a byte loop in a debug build is slow.
-private func findCRLFCRLF(_ bytes: [UInt8], from start: Int) -> Int? {
-    bytes.withUnsafeBufferPointer { buffer -> Int? in
-        guard let base = buffer.baseAddress else { return nil }
-        var index = start
-        while index + 3 < buffer.count {
-            guard let found = memchr(base + index, 13, buffer.count - index) else { return nil }
-            index = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-            guard index + 3 < buffer.count else { return nil }
-            if buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 { return index }
-            index += 1
-        }
-        return nil
-    }
-}
-
 /// Sends on another thread, so that the test can read answers while a large pipelined request is in flight
 /// (the server stops reading while the client does not take its answers; a client that only sends would
 /// deadlock with it, as a real one would).
@@ -146,7 +101,7 @@ struct HostileClientTests {
         requests.reserveCapacity(count * 40)
         for index in 0..<count { requests += Array("GET /n/\(index) HTTP/1.1\r\nHost: x\r\n\r\n".utf8) }
         let sent = sendInBackground(client, requests)
-        let responses = readResponses(client.descriptor, count: count)
+        let responses = client.readResponses(count: count)
         #expect(sent.wait(timeout: .now() + 60) == .success)
         #expect(responses.count == count)
         let outOfOrder = responses.enumerated().first { $0.element.status != 200 || $0.element.body != "\($0.offset)" }

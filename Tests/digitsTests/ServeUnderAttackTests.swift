@@ -1,62 +1,7 @@
 import Foundation
+import LoopbackClient
 import Synchronization
 import Testing
-
-/// A blocking loopback socket to the child server; `nil` when the connection could not be made.
-func connectLoopback(_ port: Int, timeoutSeconds: Int = 30) -> Int32? {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return nil }
-    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard result == 0 else {
-        close(descriptor)
-        return nil
-    }
-    return descriptor
-}
-
-func sendAll(_ descriptor: Int32, _ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let count = bytes[offset...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard count > 0 else { return }
-        offset += count
-    }
-}
-
-/// Reads until `marker` has been seen `count` times or the stream ends; returns how often it was seen.
-func readCounting(_ descriptor: Int32, marker: String, count: Int) -> Int {
-    let pattern = Array(marker.utf8)
-    var seen = 0
-    var carry: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while seen < count {
-        let received = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-        guard received > 0 else { break }
-        let window = carry + chunk[0..<received]
-        var index = 0
-        while index + pattern.count <= window.count {
-            if window[index] == pattern[0] && Array(window[index..<index + pattern.count]) == pattern {
-                seen += 1
-                index += pattern.count
-            } else {
-                index += 1
-            }
-        }
-        carry = Array(window.suffix(pattern.count - 1))
-    }
-    return seen
-}
 
 /// The child's open descriptors and resident memory, from /proc.
 func usage(of pid: Int32) -> (descriptors: Int, residentKB: Int) {
@@ -92,11 +37,11 @@ struct ServeUnderAttackTests {
                 Thread.detachNewThread {
                     // Connect and close in a loop, many at a time, so the server keeps running out of descriptors.
                     while !stop.load(ordering: .relaxed) {
-                        var open: [Int32] = []
+                        var open: [TestClient] = []
                         for _ in 0..<(index == 0 ? 32 : 80) {
-                            if let descriptor = connectLoopback(port, timeoutSeconds: 2) { open.append(descriptor) }
+                            if let client = try? TestClient(port: port, timeoutSeconds: 2) { open.append(client) }
                         }
-                        open.forEach { close($0) }
+                        open.forEach { $0.closeNow() }
                         usleep(5000)
                     }
                     finished.leave()
@@ -127,22 +72,20 @@ struct ServeUnderAttackTests {
         let pid = server.process.processIdentifier
         let live = Array("GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         // Warm up, so that the baseline includes what the first requests allocate once.
-        if let warm = connectLoopback(server.port) {
-            sendAll(warm, Array(repeating: live, count: 1000).flatMap { $0 })
-            _ = readCounting(warm, marker: "HTTP/1.1 200", count: 1000)
-            close(warm)
-        }
+        let warm = try TestClient(port: server.port)
+        try warm.send(Array(repeating: live, count: 1000).flatMap { $0 })
+        #expect(warm.readResponses(count: 1000).count == 1000)
+        warm.closeNow()
         Thread.sleep(forTimeInterval: 0.5)
         let baseline = usage(of: pid)
 
         // A flood of 10,000 pipelined requests, read as they come.
-        if let flood = connectLoopback(server.port) {
-            let requests = Array(repeating: live, count: 10_000).flatMap { $0 }
-            let sender = Thread { sendAll(flood, requests) }
-            sender.start()
-            #expect(readCounting(flood, marker: "HTTP/1.1 200", count: 10_000) == 10_000)
-            close(flood)
-        }
+        let flood = try TestClient(port: server.port, timeoutSeconds: 30)
+        let requests = Array(repeating: live, count: 10_000).flatMap { $0 }
+        let sender = Thread { try? flood.send(requests) }
+        sender.start()
+        #expect(flood.readResponses(count: 10_000).filter { $0.status == 200 }.count == 10_000)
+        flood.closeNow()
         // 50 clients resetting in the middle of a large batch answer.
         let image = "[" + Array(repeating: "0.5", count: 400).joined(separator: ",") + "]"
         let batch = Array(("{\"images\":[" + Array(repeating: image, count: 500).joined(separator: ",") + "]}").utf8)
@@ -151,25 +94,21 @@ struct ServeUnderAttackTests {
                 "POST /predict/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(batch.count)\r\n\r\n"
                     .utf8) + batch
         for _ in 0..<50 {
-            guard let client = connectLoopback(server.port) else { continue }
-            sendAll(client, batchRequest)
-            var some = [UInt8](repeating: 0, count: 100)
-            _ = some.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-            setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-            close(client)
+            let client = try TestClient(port: server.port, timeoutSeconds: 30)
+            try client.send(batchRequest)
+            client.receiveSome(limit: 100)
+            client.reset()
         }
         // Half-closes around the read buffer's size.
         for size in 65533...65539 {
-            guard let client = connectLoopback(server.port) else { continue }
+            let client = try TestClient(port: server.port)
             let head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
             let length = (1...size).first { head.utf8.count + "\($0)\r\n\r\n".utf8.count + $0 == size }!
-            sendAll(
-                client,
+            try client.send(
                 Array((head + "\(length)\r\n\r\n").utf8) + [UInt8](repeating: 32, count: length - 2) + Array("{}".utf8))
-            shutdown(client, Int32(SHUT_WR))
-            #expect(readCounting(client, marker: "HTTP/1.1 422", count: 1) == 1, "\(size) bytes, then a half-close")
-            close(client)
+            client.shutdownWrite()
+            #expect(client.readResponses(count: 1).first?.status == 422, "\(size) bytes, then a half-close")
+            client.closeNow()
         }
         var after = usage(of: pid)
         for _ in 0..<100 where after.descriptors > baseline.descriptors {
@@ -192,14 +131,11 @@ struct ServeUnderAttackTests {
     func accessLogFlushedAtShutdown() throws {
         let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0"])
         try server.waitUntilReady()
-        guard let client = connectLoopback(server.port) else {
-            Issue.record("no connection")
-            return
-        }
+        let client = try TestClient(port: server.port)
         let live = Array("GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        sendAll(client, Array(repeating: live, count: 300).flatMap { $0 })
-        #expect(readCounting(client, marker: "HTTP/1.1 200", count: 300) == 300)
-        close(client)
+        try client.send(Array(repeating: live, count: 300).flatMap { $0 })
+        #expect(client.readResponses(count: 300).count == 300)
+        client.closeNow()
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)
         // The pipe's last bytes reach the reader soon after the exit.
@@ -208,7 +144,7 @@ struct ServeUnderAttackTests {
             Thread.sleep(forTimeInterval: 0.02)
         }
         let lines = server.log.split(separator: "\n")
-        #expect(lines.filter { $0.hasSuffix("GET /v2/health/live 200") }.count == 300)
+        #expect(lines.filter { $0.hasSuffix("GET /v2/health/live 200") }.count == 300, "\(server.log.suffix(600))")
         #expect(lines.allSatisfy { $0.dropFirst(19).hasPrefix("+0000 ") }, "timestamps in UTC: \(lines.prefix(2))")
     }
 }

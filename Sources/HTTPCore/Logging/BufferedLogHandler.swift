@@ -41,7 +41,7 @@ public final class BufferedLogOutput: Sendable {
 
     /// Lines written to `descriptor` (standard output by default).
     public init(
-        descriptor: Int32 = 1, flushInterval: Duration = .milliseconds(100), capacity: Int = 64 * 1024,
+        descriptor: Int32 = 1, flushInterval: Duration = .milliseconds(100), capacity: Int = 1024 * 1024,
         maxPending: Int = 16 * 1024 * 1024
     ) {
         self.descriptor = descriptor
@@ -95,7 +95,14 @@ public final class BufferedLogOutput: Sendable {
             while offset < bytes.count {
                 let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
                 if written < 0 && errno == EINTR { continue }
-                // A closed or full descriptor loses these lines, but never blocks or crashes the server.
+                if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    // A non-blocking descriptor (a pipe its reader set so) that is full: wait for room, on this
+                    // thread, never an event loop's. Lost only if the reader takes nothing for 10 s.
+                    var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                    if poll(&ready, 1, 10_000) > 0 { continue }
+                    return
+                }
+                // A closed descriptor loses these lines, but never blocks or crashes the server.
                 guard written > 0 else { return }
                 offset += written
             }

@@ -200,16 +200,9 @@ struct ConnectionStateMachine: Sendable {
         outputPending = false
         writeBlocked = false
         switch phase {
-        case .closing:
-            since = now
-            if inputClosed {
-                phase = .closed
-                return .close
-            }
-            phase = .lingering
-            return .linger
-        case .idle where isDraining:
-            // A drain found this connection idle but still writing: now that the answer is out, it ends.
+        // The last answer is out; or a drain found this connection idle but still writing, and now it ends.
+        case .closing,
+            .idle where isDraining:
             since = now
             if inputClosed {
                 phase = .closed

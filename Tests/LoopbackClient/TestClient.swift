@@ -1,33 +1,30 @@
 import Foundation
-import HTTPCore
-import Logging
-import Testing
 
 /// A blocking TCP client over a raw socket, for sending exactly the bytes a test wants and reading
 /// exactly what the server sends back. Reads time out after a generous 10 s so a broken server fails a
 /// test instead of hanging it.
-final class TestClient {
-    let descriptor: Int32
+public final class TestClient: @unchecked Sendable {
+    public let descriptor: Int32
     private var buffer: [UInt8] = []
 
-    struct Response {
-        let status: Int
-        let reason: String
-        let headers: [(String, String)]
-        let body: [UInt8]
+    public struct Response: Sendable {
+        public let status: Int
+        public let reason: String
+        public let headers: [(String, String)]
+        public let body: [UInt8]
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.0.lowercased() == name.lowercased() }?.1
         }
 
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    init(port: Int, timeoutSeconds: Int = 10) throws {
+    public init(port: Int, timeoutSeconds: Int = 10) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket: \(errno)") }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -56,25 +53,25 @@ final class TestClient {
     }
 
     /// Closes the connection now (a FIN), as a client does once it has its answer.
-    func closeNow() {
+    public func closeNow() {
         guard !isClosed else { return }
         close(descriptor)
         isClosed = true
     }
 
     /// Closes with a TCP reset (SO_LINGER 0), as a client that crashes or gives up does.
-    func reset() {
+    public func reset() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(descriptor)
         isClosed = true
     }
 
-    func send(_ text: String) throws {
+    public func send(_ text: String) throws {
         try send(Array(text.utf8))
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let count = bytes[offset...].withUnsafeBytes {
@@ -86,7 +83,7 @@ final class TestClient {
     }
 
     /// Half-closes: the server reads end-of-stream.
-    func shutdownWrite() {
+    public func shutdownWrite() {
         shutdown(descriptor, Int32(SHUT_WR))
     }
 
@@ -103,7 +100,7 @@ final class TestClient {
     }
 
     /// Reads one response (Content-Length framed, or none for 1xx/204/304 and HEAD).
-    func readResponse(forHead: Bool = false) throws -> Response {
+    public func readResponse(forHead: Bool = false) throws -> Response {
         while true {
             if let end = findHeadEnd() {
                 let headText = String(decoding: buffer[0..<end], as: UTF8.self)
@@ -135,54 +132,56 @@ final class TestClient {
     }
 
     /// Whether the server closed the connection (end of stream with nothing more to read).
-    func readsEndOfStream() -> Bool {
+    public func readsEndOfStream() -> Bool {
         guard buffer.isEmpty else { return false }
         return (try? fill()) == false
     }
 
-    private func findHeadEnd() -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for index in 0...(buffer.count - 4)
-        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
-            return index
+    /// Reads answers until `count` have arrived, the stream ends or it stalls past the timeout: (status,
+    /// body) for each, 1xx skipped. Parses in place with memchr, since the floods read megabytes.
+    public func readResponses(count: Int) -> [(status: Int, body: String)] {
+        var answers: [(status: Int, body: String)] = []
+        var start = 0
+        while answers.count < count {
+            while answers.count < count, let end = findHeadEnd(from: start) {
+                let head = String(decoding: buffer[start..<end], as: UTF8.self)
+                let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                let length =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                guard buffer.count >= end + 4 + length else { break }
+                if !(100..<200).contains(status) {
+                    answers.append((status, String(decoding: buffer[(end + 4)..<(end + 4 + length)], as: UTF8.self)))
+                }
+                start = end + 4 + length
+            }
+            if answers.count >= count { break }
+            guard (try? fill()) == true else { break }
         }
-        return nil
-    }
-}
-
-/// A server on 127.0.0.1 and an ephemeral port with a few test routes; stopped by `stop()`.
-struct TestServer {
-    let server: HTTPServer
-    var port: Int { server.port }
-
-    init(
-        configure: (inout HTTPServerConfiguration) -> Void = { _ in }, extraRoutes: (inout Router) -> Void = { _ in }
-    ) throws {
-        var configuration = HTTPServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configure(&configuration)
-        var router = Router()
-        router.get("/hello") { _ in HTTPResponse(contentType: "text/plain", body: Array("hello".utf8)) }
-        router.post("/echo") { request in HTTPResponse(contentType: "application/octet-stream", body: request.body) }
-        router.get("/items/{id}") { request in
-            HTTPResponse(contentType: "text/plain", body: Array("item \(request.pathParameters["id"] ?? "")".utf8))
-        }
-        router.get("/request-id") { request in
-            HTTPResponse(contentType: "text/plain", body: Array(request.requestID.utf8))
-        }
-        router.get("/fail") { _ in throw CancellationError() }
-        extraRoutes(&router)
-        let routes = router
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        // The router itself is the responder, so that routes marked inline do run on the loop.
-        server = HTTPServer(configuration: configuration, logger: logger, responder: routes)
-        try server.start()
+        buffer.removeFirst(start)
+        return answers
     }
 
-    func stop() {
-        server.shutdownNow()
-        server.waitUntilStopped()
+    /// Reads whatever arrives next, up to `limit` bytes, and drops it; the count read (0 at end of stream).
+    @discardableResult
+    public func receiveSome(limit: Int = 1000) -> Int {
+        var chunk = [UInt8](repeating: 0, count: limit)
+        return max(0, chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) })
+    }
+
+    /// The index of the next CRLF CRLF at or after `start`, jumping between carriage returns with memchr.
+    private func findHeadEnd(from start: Int = 0) -> Int? {
+        buffer.withUnsafeBufferPointer { bytes -> Int? in
+            guard let base = bytes.baseAddress else { return nil }
+            var index = start
+            while index + 3 < bytes.count {
+                guard let found = memchr(base + index, 13, bytes.count - index) else { return nil }
+                index = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                guard index + 3 < bytes.count else { return nil }
+                if bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 { return index }
+                index += 1
+            }
+            return nil
+        }
     }
 }
