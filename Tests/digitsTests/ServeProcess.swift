@@ -10,6 +10,7 @@ final class ServeProcess: @unchecked Sendable {
     let process = Process()
     private let output = Mutex<String>("")
     private(set) var port = 0
+    private let pipe = Pipe()
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -27,7 +28,6 @@ final class ServeProcess: @unchecked Sendable {
         }
         process.currentDirectoryURL = CommandRunner.projectFolder
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
         pipe.fileHandleForReading.readabilityHandler = { [self] handle in
@@ -62,7 +62,22 @@ final class ServeProcess: @unchecked Sendable {
             process.terminate()
             return nil
         }
+        // What the process wrote last is read here: the readability handler is not called for everything
+        // once the writer has gone (seen: a log cut off mid-line).
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
+        output.withLock { $0 += String(decoding: rest, as: UTF8.self) }
         return process.terminationStatus
+    }
+
+    /// Asks `GET /model` every 0.1 s for up to 10 s until it answers 200; the last status seen.
+    func statusOnceServing() -> Int {
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = (try? get("/model").status) ?? 0
+            if status != 200 { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        return status
     }
 
     func signal(_ number: Int32) {
