@@ -339,4 +339,22 @@ struct HostileClientTests {
         }
         expectQuiescent(server, observer)
     }
+
+    @Test("methods: one nobody defined is 501, a defined one a path lacks is 405 with Allow, OPTIONS * lists all")
+    func methods() throws {
+        let (server, observer) = try hostileServer()
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        try client.send("BREW /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        let brew = try client.readResponse()
+        #expect(brew.status == 501 && brew.text.contains("method_not_implemented"))
+        try client.send("QUERY /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        let query = try client.readResponse()
+        #expect(query.status == 405 && query.header("Allow") == "GET, HEAD, OPTIONS")
+        try client.send("OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let star = try client.readResponse()
+        #expect(star.status == 204 && star.header("Allow") == "GET, HEAD, OPTIONS, POST")
+        client.closeNow()
+        expectQuiescent(server, observer)
+    }
 }

@@ -111,10 +111,15 @@ public struct Router: HTTPResponder {
         return allowed.sorted().joined(separator: ", ")
     }
 
-    /// The methods RFC 9110 and RFC 5789 define: a known method a route lacks is 405; any other is 501
-    /// (RFC 9110 §9.1), since no route anywhere could take it.
+    /// The methods of IANA's HTTP Method Registry (RFC 9110's, PATCH, WebDAV's and the rest) and QUERY
+    /// (the httpbis draft, which clients such as schemathesis already send): a known method a route lacks
+    /// is 405 with `Allow`; a method nobody defined is 501 (RFC 9110 §9.1), since no route could take it.
     static let standardMethods: Set<String> = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY", "ACL",
+        "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "COPY", "LABEL", "LINK", "LOCK", "MERGE", "MKACTIVITY",
+        "MKCALENDAR", "MKCOL", "MKREDIRECTREF", "MKWORKSPACE", "MOVE", "ORDERPATCH", "PRI", "PROPFIND", "PROPPATCH",
+        "REBIND", "REPORT", "SEARCH", "UNBIND", "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF",
+        "VERSION-CONTROL",
     ]
 
     private static func segments(of path: String) -> [Substring] {
