@@ -36,11 +36,7 @@ struct ImageDecoder: Sendable {
             return try parser(maxImages: maxImages).parse(body)
         } catch {
             if error.exceedsLimit {
-                throw ServiceError(
-                    status: .contentTooLarge, code: "too_many_values",
-                    message:
-                        "the body holds more arrays or numbers than \(maxImages) images of \(rows)x\(columns) need; send at most \(maxImages) images at once"
-                )
+                throw .tooManyValues(maxImages: maxImages, rows: rows, columns: columns)
             }
             if error.numberOutOfRange {
                 throw .invalidPixels(

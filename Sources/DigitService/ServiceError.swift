@@ -41,6 +41,15 @@ public struct ServiceError: HTTPResponseError, Equatable, Sendable {
         ServiceError(status: .unprocessableContent, code: "invalid_image", message: message)
     }
 
+    /// 413: a body holding more arrays or numbers than `maxImages` images of `rows` x `columns` could need.
+    static func tooManyValues(maxImages: Int, rows: Int, columns: Int) -> ServiceError {
+        ServiceError(
+            status: .contentTooLarge, code: "too_many_values",
+            message:
+                "the body holds more arrays or numbers than \(maxImages) images of \(rows)x\(columns) need; send at most \(maxImages) images at once"
+        )
+    }
+
     /// 413: more images than the batch limit.
     static func batchTooLarge(count: Int, limit: Int) -> ServiceError {
         ServiceError(

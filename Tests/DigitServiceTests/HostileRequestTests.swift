@@ -86,24 +86,18 @@ struct HostileRequestTests {
         let bomb = try TestClient(port: harness.server.port)
         let probe = try TestClient(port: harness.server.port)
         try bomb.send(post("/predict/batch", compressed, headers: "Content-Encoding: gzip\r\n"))
-        let sent = Date()
         try probe.send(Array("GET /model HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         let model = probe.readResponses(count: 1)
-        let probeAnswered = Date()
         var peek = [UInt8](repeating: 0, count: 16)
         let pending = peek.withUnsafeMutableBytes {
             recv(bomb.descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
         }
         let bombStillWorking = pending < 0 && errno == EAGAIN
         let bombAnswer = bomb.readResponses(count: 1)
-        let bombAnswered = Date()
         #expect(model.first?.status == 200)
         #expect(bombStillWorking, "GET /model was answered while the bomb was still being inflated, not after it")
         #expect(bombAnswer.first?.status == 413, "\(bombAnswer)")
         #expect(bombAnswer.first?.body.contains("too_many_values") == true)
-        print(
-            "gzip bomb: \(compressed.count) bytes inflating to \(inflated.count); GET /model answered after \(Int(probeAnswered.timeIntervalSince(sent) * 1000)) ms, the bomb after \(Int(bombAnswered.timeIntervalSince(sent) * 1000)) ms"
-        )
     }
 
     @Test("a plain body of brackets is refused before its parse tree grows past what a full batch needs")
