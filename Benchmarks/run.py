@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -33,6 +34,14 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_for_port(port, timeout=60):
@@ -135,6 +144,8 @@ def main():
     parser.add_argument("--event-loops", type=int, help="digits' --event-loops (default: one per core)")
     parser.add_argument("--scenarios", default="all", choices=["all", "predict"],
                         help="predict: POST /predict at 16 and 64 connections only, beside nginx")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the scenarios this many times, alternating servers; the table gives medians")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the memory runs")
     args = parser.parse_args()
     os.chdir(TOP)
@@ -167,7 +178,9 @@ def main():
         log = open(os.path.join(scratch, "digits.log"), "w+")
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
         processes.append(server)
-        while "ready on" not in open(log.name).read():
+        # The ready line is a notice: above that level there is none, and the open port says it instead.
+        quiet = args.log_level in ("warning", "error", "critical")
+        while not (port_open(port) if quiet else "ready on" in open(log.name).read()):
             if server.poll() is not None:
                 raise SystemExit(f"digits exited: {open(log.name).read()}")
             time.sleep(0.005)
@@ -200,16 +213,30 @@ def main():
             servers["fastapi"] = fastapi_port
 
         scenarios = SCENARIOS if args.scenarios == "all" else [s for s in SCENARIOS if s[0] in PREDICT_SCENARIOS]
-        for name, path, connections, body, images in scenarios:
-            for server_name, server_port in servers.items():
-                if server_name == "nginx" and images > 1:
-                    continue  # a constant answer to a batch means nothing
-                script = scripts[body][0] if body else None
-                result = wrk(f"http://127.0.0.1:{server_port}{path}", connections, args.duration, script)
-                result["images"] = result["rps"] * images
-                results[(name, server_name)] = result
-                print(f"  {name:52} {server_name:8} {result['rps']:>10.0f} req/s  p50 {result['p50']:.3f} ms  "
-                      f"p99 {result['p99']:.3f} ms  errors {result['errors']} {result['socket_errors']}", flush=True)
+        rounds = {}
+        for round_number in range(args.rounds):
+            for name, path, connections, body, images in scenarios:
+                for server_name, server_port in servers.items():
+                    if server_name == "nginx" and images > 1:
+                        continue  # a constant answer to a batch means nothing
+                    script = scripts[body][0] if body else None
+                    result = wrk(f"http://127.0.0.1:{server_port}{path}", connections, args.duration, script)
+                    result["images"] = result["rps"] * images
+                    rounds.setdefault((name, server_name), []).append(result)
+                    print(f"  {name:52} {server_name:8} {result['rps']:>10.0f} req/s  p50 {result['p50']:.3f} ms  "
+                          f"p99 {result['p99']:.3f} ms  errors {result['errors']} {result['socket_errors']}",
+                          flush=True)
+        # Each figure is the median of its rounds: on a shared 2-core machine one row can be off by 2x.
+        for key, runs in rounds.items():
+            results[key] = {field: (statistics.median(run[field] for run in runs) if field not in
+                                    ("errors", "socket_errors") else runs[-1][field]) for field in runs[0]}
+            results[key]["errors"] = sum(run["errors"] for run in runs)
+        if args.rounds > 1:
+            for name, _, _, _, _ in scenarios:
+                d, n = rounds.get((name, "digits")), rounds.get((name, "nginx"))
+                if d and n:
+                    ratios = ", ".join(f"{a['p99'] / b['p99']:.2f}" for a, b in zip(d, n))
+                    print(f"  {name}: p99 ratio to nginx's per round: {ratios}")
 
         if args.skip_memory or args.scenarios != "all":
             return report(results, extra, args)
@@ -251,7 +278,8 @@ def report(results, extra, args):
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print()
     print(f"Run of {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
-          f"({cpu}), {platform.system()} {platform.release()}; wrk on loopback, {args.duration} s per row; model "
+          f"({cpu}), {platform.system()} {platform.release()}; wrk on loopback, {args.duration} s per row, "
+          f"median of {args.rounds} round(s); model "
           f"{os.path.basename(args.model)}.")
     print()
     print("| scenario | digits req/s | digits images/s | p50 ms | p99 ms | nginx req/s | p99 ms | digits/nginx | "

@@ -80,7 +80,6 @@ func hostileServer(
 /// deadlock with it, as a real one would).
 func sendInBackground(_ client: TestClient, _ bytes: [UInt8]) -> DispatchSemaphore {
     let done = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) let client = client
     Thread.detachNewThread {
         try? client.send(bytes)
         done.signal()

@@ -34,7 +34,10 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// Every value of `name`, in order.
     public func values(for name: String) -> [String] {
-        fields.filter { Self.namesMatch($0.name, name) }.map(\.value)
+        // One pass and no array at all when nothing matches: the parser asks three names of every request.
+        var values: [String] = []
+        for field in fields where Self.namesMatch(field.name, name) { values.append(field.value) }
+        return values
     }
 
     /// The comma-separated elements of every `name` field, trimmed and lowercased

@@ -139,7 +139,7 @@ public struct HTTPRequestParser: Sendable {
                 guard let end = try findEmptyLine(skippingLeadingEmptyLines: false) else { return nil }
                 // Trailer fields are checked like header fields and then dropped: nothing here uses them.
                 let lines = splitLines(position..<end)
-                _ = try parseFields(lines, sizeAlreadyUsed: 0)
+                _ = try parseFields(lines[...], sizeAlreadyUsed: 0)
                 position = end
                 return finish(head)
             }
@@ -221,7 +221,7 @@ public struct HTTPRequestParser: Sendable {
         }
         let (method, target, version) = parsed
         requestLine = nil
-        let headers = try parseFields(Array(lines.dropFirst()), sizeAlreadyUsed: 0)
+        let headers = try parseFields(lines.dropFirst(), sizeAlreadyUsed: 0)
         return HTTPRequestHead(method: method, target: target, version: version, headers: headers)
     }
 
@@ -241,20 +241,27 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private func parseRequestLine(_ line: Range<Int>) throws(HTTPParserError) -> (String, String, HTTPVersion) {
-        let parts = buffer[line].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { throw .invalidRequestLine }
-        guard parts[0].allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidMethod }
-        let version = try parseVersion(parts[2])
-        guard HTTPSyntax.isValidTarget(parts[1]) else { throw .invalidTarget }
+        // `method SP target SP version`, exactly one space each: found by hand, not `split`, because this
+        // runs for every request and a split allocates.
+        guard let firstSpace = buffer[line].firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = buffer[(firstSpace + 1)..<line.upperBound].firstIndex(of: UInt8(ascii: " ")),
+            !buffer[(secondSpace + 1)..<line.upperBound].contains(UInt8(ascii: " "))
+        else { throw .invalidRequestLine }
+        let method = buffer[line.lowerBound..<firstSpace]
+        let target = buffer[(firstSpace + 1)..<secondSpace]
+        guard !method.isEmpty, !target.isEmpty else { throw .invalidRequestLine }
+        guard method.allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidMethod }
+        let version = try parseVersion(buffer[(secondSpace + 1)..<line.upperBound])
+        guard HTTPSyntax.isValidTarget(target) else { throw .invalidTarget }
         // The asterisk form is for OPTIONS alone (RFC 9112 §3.2.4).
-        if parts[1].elementsEqual("*".utf8) && !parts[0].elementsEqual("OPTIONS".utf8) { throw .invalidTarget }
-        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self), version)
+        if target.elementsEqual("*".utf8) && !method.elementsEqual("OPTIONS".utf8) { throw .invalidTarget }
+        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), version)
     }
 
-    private func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParserError) -> HTTPVersion {
-        let text = Array(bytes)
-        guard text.count == 8, Array(text[0..<5]) == Array("HTTP/".utf8), text[6] == UInt8(ascii: "."),
-            let major = HTTPSyntax.digitValue(text[5]), let minor = HTTPSyntax.digitValue(text[7])
+    private func parseVersion(_ text: ArraySlice<UInt8>) throws(HTTPParserError) -> HTTPVersion {
+        let start = text.startIndex
+        guard text.count == 8, text.prefix(5).elementsEqual("HTTP/".utf8), text[start + 6] == UInt8(ascii: "."),
+            let major = HTTPSyntax.digitValue(text[start + 5]), let minor = HTTPSyntax.digitValue(text[start + 7])
         else { throw .invalidVersion }
         guard major == 1 else { throw .unsupportedVersion("HTTP/\(major).\(minor)") }
         // A later 1.x minor version is understood as 1.1 (RFC 9110 §2.5).
@@ -262,7 +269,7 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Parses header (or trailer) field lines.
-    private func parseFields(_ lines: [Range<Int>], sizeAlreadyUsed: Int) throws(HTTPParserError) -> HTTPHeaders {
+    private func parseFields(_ lines: ArraySlice<Range<Int>>, sizeAlreadyUsed: Int) throws(HTTPParserError) -> HTTPHeaders {
         guard lines.count <= limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         var headers = HTTPHeaders()
         for line in lines {
@@ -295,7 +302,7 @@ public struct HTTPRequestParser: Sendable {
         let hosts = head.headers.values(for: "Host")
         if hosts.count > 1 { throw .duplicateHost }
         if hosts.isEmpty && head.version == .http1_1 { throw .missingHost }
-        if let host = hosts.first, !HTTPSyntax.isValidHost(host.utf8) { throw .invalidHost }
+        if let host = hosts.first, !HTTPSyntax.isValidHost(host) { throw .invalidHost }
 
         let transferEncodings = head.headers.values(for: "Transfer-Encoding")
         let contentLengths = head.headers.values(for: "Content-Length")
@@ -421,8 +428,12 @@ enum HTTPSyntax {
     /// A `Host` value: `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2), or empty. No userinfo
     /// (`user@host`), no path (`host/x`), no list (`a, b`, or `a,b`: a comma is legal in a reg-name but
     /// never in a real host, and two hosts in one field are how routing confusion starts).
-    static func isValidHost(_ value: String.UTF8View) -> Bool {
-        let bytes = Array(value)
+    static func isValidHost(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8(isValidHost(bytes:))
+    }
+
+    private static func isValidHost(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return true }
         var hostEnd = bytes.endIndex
         if bytes[0] == UInt8(ascii: "[") {

@@ -14,28 +14,28 @@ enum HTTPResponseEncoder {
         requestID: String?, serverName: String, date: String
     ) {
         output.reserveCapacity(output.count + 256 + response.body.count)
-        output += "HTTP/1.1 ".utf8
+        output.appendUTF8("HTTP/1.1 ")
         appendDecimal(response.status.code, to: &output)
         output.append(UInt8(ascii: " "))
-        output += response.status.reasonPhrase.utf8
-        output += "\r\n".utf8
+        output.appendUTF8(response.status.reasonPhrase)
+        output.appendUTF8("\r\n")
         for (name, value) in response.headers where !isServerOwned(name) {
             appendField(name, value, to: &output)
         }
         if !response.status.forbidsBody {
-            output += "Content-Length: ".utf8
+            output.appendUTF8("Content-Length: ")
             appendDecimal(response.body.count, to: &output)
-            output += "\r\n".utf8
+            output.appendUTF8("\r\n")
         }
         appendField("Date", date, to: &output)
         appendField("Server", serverName, to: &output)
         if let requestID { appendField("X-Request-ID", requestID, to: &output) }
         if closing {
-            output += "Connection: close\r\n".utf8
+            output.appendUTF8("Connection: close\r\n")
         } else if keepAliveHTTP10 {
-            output += "Connection: keep-alive\r\n".utf8
+            output.appendUTF8("Connection: keep-alive\r\n")
         }
-        output += "\r\n".utf8
+        output.appendUTF8("\r\n")
         if includeBody && !response.status.forbidsBody { output += response.body }
     }
 
@@ -52,10 +52,10 @@ enum HTTPResponseEncoder {
     }
 
     private static func appendField(_ name: String, _ value: String, to output: inout [UInt8]) {
-        output += name.utf8
-        output += ": ".utf8
-        output += value.utf8
-        output += "\r\n".utf8
+        output.appendUTF8(name)
+        output.appendUTF8(": ")
+        output.appendUTF8(value)
+        output.appendUTF8("\r\n")
     }
 
     private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
@@ -67,10 +67,13 @@ enum HTTPResponseEncoder {
         output.append(UInt8(ascii: "0") + UInt8(value % 10))
     }
 
+    private static let serverOwnedNames = [
+        "Content-Length", "Transfer-Encoding", "Date", "Server", "Connection", "X-Request-ID",
+    ]
+
     /// Fields the server sets itself, which a handler's copy must not duplicate.
     static func isServerOwned(_ name: String) -> Bool {
-        for owned in ["Content-Length", "Transfer-Encoding", "Date", "Server", "Connection", "X-Request-ID"]
-        where HTTPHeaders.namesMatch(name, owned) {
+        for owned in serverOwnedNames where HTTPHeaders.namesMatch(name, owned) {
             return true
         }
         return false

@@ -61,16 +61,16 @@ public final class BufferedLogOutput: Sendable {
 
     /// Formats and adds a line; asks the flush thread to write soon when `immediately` or `capacity` bytes wait.
     func append(_ line: PendingLogLine, immediately: Bool) {
-        var text = UTCTimestamp.now()
-        text.reserveCapacity(160)
-        Self.format(line, into: &text)
+        let timestamp = UTCTimestamp.now()
         let (full, first) = pending.withLock { pending -> (Bool, Bool) in
             guard pending.bytes.count < maxPending else {
                 pending.dropped += 1
                 return (false, false)
             }
             let first = pending.bytes.count < capacity
-            pending.bytes.append(contentsOf: text.utf8)
+            // Formatted straight into the shared buffer: no string per line. The lock is held for that
+            // (about a microsecond); the flush thread holds it only to swap buffers.
+            Self.format(line, timestamp: timestamp, into: &pending.bytes)
             return (pending.bytes.count >= capacity, first)
         }
         // One flush is asked for when the buffer first fills, not one per line after it.
@@ -109,26 +109,28 @@ public final class BufferedLogOutput: Sendable {
         }
     }
 
-    /// After the timestamp, `StreamLogHandler`'s format: ` info label: key=value [source] message`.
-    static func format(_ line: PendingLogLine, into text: inout String) {
-        text += " "
-        text += line.level.rawValue
+    /// `StreamLogHandler`'s format: `timestamp info label: key=value [source] message`, keys sorted.
+    static func format(_ line: PendingLogLine, timestamp: String, into bytes: inout [UInt8]) {
+        func add(_ text: String) { bytes.appendUTF8(text) }
+        add(timestamp)
+        add(" ")
+        add(line.level.rawValue)
         if !line.label.isEmpty {
-            text += " "
-            text += line.label
+            add(" ")
+            add(line.label)
         }
-        text += ":"
-        for key in line.metadata.keys.sorted() {
-            text += " "
-            text += key
-            text += "="
-            text += line.metadata[key]?.description ?? ""
+        add(":")
+        for (key, value) in line.metadata.sorted(by: { $0.key < $1.key }) {
+            add(" ")
+            add(key)
+            add("=")
+            if case .string(let text) = value { add(text) } else { add(value.description) }
         }
-        text += " ["
-        text += line.source
-        text += "] "
-        text += line.message.description
-        text += "\n"
+        add(" [")
+        add(line.source)
+        add("] ")
+        add(line.message.description)
+        add("\n")
     }
 }
 
