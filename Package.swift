@@ -3,11 +3,11 @@ import PackageDescription
 
 let package = Package(
     name: "digits",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "digits", targets: ["digits"]),
         .library(name: "DigitCore", targets: ["DigitCore"]),
         .library(name: "HTTPCore", targets: ["HTTPCore"]),
+        .library(name: "JSON", targets: ["JSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -18,17 +18,22 @@ let package = Package(
     targets: [
         /// The system zlib, used to inflate deflate-compressed `.npz` entries.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        /// The network, its training, metrics and file formats.
-        .target(name: "DigitCore", dependencies: ["CZlib"]),
-        /// A generic HTTP/1.1 server on POSIX sockets and Dispatch; knows nothing of digits.
+        /// JSON (RFC 8259): the one parser, the one writer and the typed reader of fields with paths. Used by
+        /// the model file, the HTTP server's error bodies, the service and the command line.
+        .target(name: "JSON"),
+        /// The network, its training, evaluation and file formats.
+        .target(name: "DigitCore", dependencies: ["CZlib", "JSON"]),
         /// Linux's epoll and eventfd, which Swift's Glibc module leaves out.
         .systemLibrary(name: "CLinux"),
-        .target(name: "HTTPCore", dependencies: ["CLinux", "CZlib", .product(name: "Logging", package: "swift-log")]),
+        /// A generic HTTP/1.1 server on Linux sockets, epoll and Dispatch; knows nothing of digits.
+        .target(
+            name: "HTTPCore",
+            dependencies: ["CLinux", "CZlib", "JSON", .product(name: "Logging", package: "swift-log")]),
         /// The application: routes, request validation, responses, configuration.
         .target(
             name: "DigitService",
             dependencies: [
-                "DigitCore", "HTTPCore", .product(name: "Logging", package: "swift-log"),
+                "DigitCore", "HTTPCore", "JSON", .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -43,6 +48,7 @@ let package = Package(
                 "DigitCore",
                 "DigitService",
                 "HTTPCore",
+                "JSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -56,11 +62,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DigitServiceTests",
-            dependencies: ["DigitService", "LoopbackClient"]
+            dependencies: ["DigitService", "JSON", "LoopbackClient"]
         ),
         .testTarget(
             name: "DigitCoreTests",
-            dependencies: ["DigitCore"],
+            dependencies: ["DigitCore", "JSON"],
             exclude: ["Fixtures"]
         ),
         /// Runs the built `digits` executable as a user would and checks its output and exit status.

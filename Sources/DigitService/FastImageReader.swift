@@ -1,3 +1,4 @@
+import JSON
 import DigitCore
 
 /// The request path's fast reader: the bodies of `/predict` and `/predict/batch`, read straight into

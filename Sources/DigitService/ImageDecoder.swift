@@ -1,3 +1,4 @@
+import JSON
 import DigitCore
 import HTTPCore
 

@@ -1,11 +1,7 @@
 import ArgumentParser
 import HTTPCore
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `digits healthcheck`: `GET /model` and exit 0 on 200, 1 otherwise, for a container's HEALTHCHECK
 /// (the runtime image has no curl).

@@ -4,11 +4,7 @@ import DigitService
 import HTTPCore
 import Logging
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `digits serve`: the HTTP service. Every setting comes from its flag, else its environment variable,
 /// else the documented default.

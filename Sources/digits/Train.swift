@@ -1,3 +1,4 @@
+import JSON
 import ArgumentParser
 import DigitCore
 
@@ -7,11 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `digits train`: trains a model on the training split and writes a model file.
 struct Train: ParsableCommand {

@@ -1,3 +1,4 @@
+import JSON
 import Foundation
 import Testing
 
@@ -30,6 +31,16 @@ struct ModelFileTests {
         let (tenClass, _) = try Model.load(contentsOf: projectPath("data/models/ten-class.json"))
         #expect(tenClass.classes == Array(0..<10))
         #expect(tenClass.network.parameterCount < 250_000)
+    }
+
+    @Test("the bundled models are written back byte for byte: the writer lays out what the files hold")
+    func bundledModelsRoundTripBytes() throws {
+        for name in ["binary", "ten-class"] {
+            let path = projectPath("data/models/\(name).json")
+            let (model, _) = try Model.load(contentsOf: path)
+            let original = try FileIO.read(path)
+            #expect(Array(model.jsonText().utf8) == original, "\(name)")
+        }
     }
 
     /// The model's text with one substitution, to produce each kind of broken file.

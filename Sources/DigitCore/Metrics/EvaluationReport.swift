@@ -1,3 +1,5 @@
+import JSON
+
 /// The figures of a model on a labelled set: the original Python system's `evaluate_on_test_data`
 /// keys, the confusion matrix, and for more than two classes the per-class and macro-averaged figures.
 public struct EvaluationReport: Equatable, Sendable {

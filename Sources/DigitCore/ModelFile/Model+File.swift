@@ -1,3 +1,5 @@
+import JSON
+
 extension Model {
     /// The format's name, the first thing a reader checks.
     public static let formatName = "digits-model"
@@ -29,17 +31,26 @@ extension Model {
         } catch {
             throw .notJSON(error)
         }
-        let root = FieldReader(document, path: "")
+        do {
+            self = try Self.read(JSONField(document))
+        } catch {
+            throw ModelFileError(error)
+        }
+        try validate()
+    }
+
+    /// The model a document describes, its every field checked for type and shape.
+    private static func read(_ root: JSONField) throws(JSONFieldError) -> Model {
         try root.refuseUnknownKeys([
             "format", "format_version", "name", "classes", "input_shape", "layers", "provenance",
         ])
         let format = try root["format"].string()
         guard format == Self.formatName else {
-            throw .invalid(path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
+            throw JSONFieldError(path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
         }
         let version = try root["format_version"].integer()
         guard version == Self.formatVersion else {
-            throw .invalid(
+            throw JSONFieldError(
                 path: "format_version",
                 problem: "is \(version); this build reads version \(Self.formatVersion) (upgrade digits to read it)")
         }
@@ -49,14 +60,14 @@ extension Model {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ (1...Self.maximumInputSize).contains($0) }),
             inputShape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Self.maximumInputSize
         else {
-            throw .invalid(
+            throw JSONFieldError(
                 path: "input_shape",
                 problem: "must hold positive sizes whose product is at most \(Self.maximumInputSize); got \(inputShape)"
             )
         }
         var inputs = inputShape.reduce(1, *)
         let layerReaders = try root["layers"].array()
-        guard !layerReaders.isEmpty else { throw .invalid(path: "layers", problem: "must hold at least one layer") }
+        guard !layerReaders.isEmpty else { throw JSONFieldError(path: "layers", problem: "must hold at least one layer") }
         var layers: [DenseLayer] = []
         for reader in layerReaders {
             let layer = try Self.readLayer(reader, inputs: inputs)
@@ -65,15 +76,8 @@ extension Model {
         }
         let network = Network(layers: layers)
 
-        var provenance: [JSONMember] = []
-        if let value = root.optional("provenance") {
-            guard case .object(let members) = value.value else {
-                throw .invalid(path: "provenance", problem: "must be an object")
-            }
-            provenance = members
-        }
-        self.init(name: name, classes: classes, inputShape: inputShape, network: network, provenance: provenance)
-        try validate()
+        let provenance = try root.optional("provenance")?.members() ?? []
+        return Model(name: name, classes: classes, inputShape: inputShape, network: network, provenance: provenance)
     }
 
     /// Checks what the types alone do not: the name, the classes, the output layer, and that every weight
@@ -129,19 +133,19 @@ extension Model {
             }
     }
 
-    private static func readLayer(_ reader: FieldReader, inputs: Int) throws(ModelFileError) -> DenseLayer {
+    private static func readLayer(_ reader: JSONField, inputs: Int) throws(JSONFieldError) -> DenseLayer {
         try reader.refuseUnknownKeys(["units", "activation", "weights", "bias"])
         let units = try reader["units"].integer(minimum: 1)
         let activationName = try reader["activation"].string()
         guard let activation = Activation(rawValue: activationName) else {
-            throw .invalid(
+            throw JSONFieldError(
                 path: reader.path + ".activation",
                 problem: "'\(activationName)' is not an activation; use one of "
                     + Activation.allCases.map(\.rawValue).joined(separator: ", "))
         }
         let rows = try reader["weights"].array()
         guard rows.count == units else {
-            throw .invalid(
+            throw JSONFieldError(
                 path: reader.path + ".weights",
                 problem:
                     "has \(rows.count) rows; expected \(units), one per unit (each row holds the unit's \(inputs) input weights)"
@@ -181,125 +185,34 @@ extension Model {
 
     /// The model file's text: indented JSON with one line per weight row.
     public func jsonText() -> String {
-        func floats(_ values: ArraySlice<Float>) -> String {
-            "[" + values.map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
-        }
-        var lines = [
-            "{",
-            "  \"format\": \(JSONWriter.string(Self.formatName)),",
-            "  \"format_version\": \(Self.formatVersion),",
-            "  \"name\": \(JSONWriter.string(name)),",
-            "  \"classes\": [\(classes.map(String.init).joined(separator: ", "))],",
-            "  \"input_shape\": [\(inputShape.map(String.init).joined(separator: ", "))],",
-            "  \"layers\": [",
-        ]
-        for (index, layer) in network.layers.enumerated() {
-            lines.append("    {")
-            lines.append("      \"units\": \(layer.units),")
-            lines.append("      \"activation\": \(JSONWriter.string(layer.activation.rawValue)),")
-            lines.append("      \"bias\": \(floats(layer.bias[...])),")
-            lines.append("      \"weights\": [")
-            for unit in 0..<layer.units {
-                let row = layer.weights[unit * layer.inputSize..<(unit + 1) * layer.inputSize]
-                lines.append("        " + floats(row) + (unit == layer.units - 1 ? "" : ","))
-            }
-            lines.append("      ]")
-            lines.append("    }" + (index == network.layers.count - 1 ? "" : ","))
-        }
-        lines.append("  ],")
-        lines.append("  \"provenance\": " + JSONWriter.pretty(.object(provenance), level: 1))
-        lines.append("}")
-        return lines.joined(separator: "\n") + "\n"
-    }
-}
-
-/// Typed access to a parsed document with the path of each element, so a refusal names it.
-struct FieldReader {
-    let value: JSONValue
-    let path: String
-
-    init(_ value: JSONValue, path: String) {
-        self.value = value
-        self.path = path
+        JSONWriter.pretty(json) + "\n"
     }
 
-    func child(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
-
-    /// A required member.
-    subscript(key: String) -> FieldReader {
-        get throws(ModelFileError) {
-            guard case .object = value else {
-                throw .invalid(path: path, problem: "must be an object; got \(value.typeName)")
-            }
-            guard let member = value[key] else { throw .invalid(path: child(key), problem: "is missing") }
-            return FieldReader(member, path: child(key))
-        }
+    /// The model file's document.
+    public var json: JSONValue {
+        .object([
+            JSONMember("format", .string(Self.formatName)),
+            JSONMember("format_version", .integer(Self.formatVersion)),
+            JSONMember("name", .string(name)),
+            JSONMember("classes", .array(classes.map { .integer($0) })),
+            JSONMember("input_shape", .array(inputShape.map { .integer($0) })),
+            JSONMember("layers", .array(network.layers.map(Self.json))),
+            JSONMember("provenance", .object(provenance)),
+        ])
     }
 
-    func optional(_ key: String) -> FieldReader? {
-        value[key].map { FieldReader($0, path: child(key)) }
-    }
-
-    func refuseUnknownKeys(_ known: Set<String>) throws(ModelFileError) {
-        guard case .object(let members) = value else {
-            throw .invalid(path: path, problem: "must be an object; got \(value.typeName)")
-        }
-        if let unknown = members.first(where: { !known.contains($0.key) }) {
-            throw .invalid(
-                path: child(unknown.key),
-                problem: "is not a known field; expected " + known.sorted().joined(separator: ", "))
-        }
-    }
-
-    func string() throws(ModelFileError) -> String {
-        guard case .string(let text) = value else {
-            throw .invalid(path: path, problem: "must be a string; got \(value.typeName)")
-        }
-        return text
-    }
-
-    func integer(minimum: Int = Int.min) throws(ModelFileError) -> Int {
-        guard case .number(let number) = value else {
-            throw .invalid(path: path, problem: "must be an integer; got \(value.typeName)")
-        }
-        guard number == number.rounded() else {
-            throw .invalid(path: path, problem: "must be an integer; got \(number)")
-        }
-        guard abs(number) < 0x1p53 else { throw .invalid(path: path, problem: "is too large; got \(number)") }
-        guard Int(number) >= minimum else {
-            throw .invalid(path: path, problem: "must be at least \(minimum); got \(Int(number))")
-        }
-        return Int(number)
-    }
-
-    func integers() throws(ModelFileError) -> [Int] {
-        var result: [Int] = []
-        for element in try array() { result.append(try element.integer()) }
-        return result
-    }
-
-    func array() throws(ModelFileError) -> [FieldReader] {
-        guard case .array(let elements) = value else {
-            throw .invalid(path: path, problem: "must be an array; got \(value.typeName)")
-        }
-        return elements.enumerated().map { FieldReader($1, path: "\(path)[\($0)]") }
-    }
-
-    /// An array of exactly `count` finite numbers that fit a Float.
-    func floats(count: Int, meaning: String) throws(ModelFileError) -> [Float] {
-        guard case .array(let elements) = value else {
-            throw .invalid(path: path, problem: "must be an array; got \(value.typeName)")
-        }
-        guard elements.count == count else {
-            throw .invalid(path: path, problem: "has \(elements.count) numbers; expected \(count), \(meaning)")
-        }
-        var result: [Float] = []
-        for (index, element) in elements.enumerated() {
-            guard case .number(let number) = element else {
-                throw .invalid(path: "\(path)[\(index)]", problem: "must be a number; got \(element.typeName)")
-            }
-            result.append(Float(number))
-        }
-        return result
+    /// A layer: its weights one row per unit, each row the unit's input weights.
+    private static func json(_ layer: DenseLayer) -> JSONValue {
+        .object([
+            JSONMember("units", .integer(layer.units)),
+            JSONMember("activation", .string(layer.activation.rawValue)),
+            JSONMember("bias", .array(layer.bias.map { .float($0) })),
+            JSONMember(
+                "weights",
+                .array(
+                    (0..<layer.units).map { unit in
+                        .array(layer.weights[unit * layer.inputSize..<(unit + 1) * layer.inputSize].map { .float($0) })
+                    })),
+        ])
     }
 }

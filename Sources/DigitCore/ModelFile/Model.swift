@@ -1,3 +1,5 @@
+import JSON
+
 /// A trained classifier: the network, the class labels its outputs stand for, the input shape it expects,
 /// and where it came from.
 ///

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The activation functions a dense layer may apply to its pre-activations `z`.
 public enum Activation: String, Codable, CaseIterable, Sendable {

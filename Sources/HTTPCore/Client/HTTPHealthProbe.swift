@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A one-shot `GET` over a plain socket, for health checks from inside a container that has no curl.
 ///

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
+import JSON
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Turns a response into bytes: the status line, the handler's fields, and the fields the server owns.
 enum HTTPResponseEncoder {
@@ -14,28 +11,28 @@ enum HTTPResponseEncoder {
         requestID: String?, serverName: String, date: String
     ) {
         output.reserveCapacity(output.count + 256 + response.body.count)
-        output.appendUTF8("HTTP/1.1 ")
+        output.appendText("HTTP/1.1 ")
         appendDecimal(response.status.code, to: &output)
         output.append(UInt8(ascii: " "))
-        output.appendUTF8(response.status.reasonPhrase)
-        output.appendUTF8("\r\n")
+        output.appendText(response.status.reasonPhrase)
+        output.appendText("\r\n")
         for (name, value) in response.headers where !isServerOwned(name) {
             appendField(name, value, to: &output)
         }
         if !response.status.forbidsBody {
-            output.appendUTF8("Content-Length: ")
+            output.appendText("Content-Length: ")
             appendDecimal(response.body.count, to: &output)
-            output.appendUTF8("\r\n")
+            output.appendText("\r\n")
         }
         appendField("Date", date, to: &output)
         appendField("Server", serverName, to: &output)
         if let requestID { appendField("X-Request-ID", requestID, to: &output) }
         if closing {
-            output.appendUTF8("Connection: close\r\n")
+            output.appendText("Connection: close\r\n")
         } else if keepAliveHTTP10 {
-            output.appendUTF8("Connection: keep-alive\r\n")
+            output.appendText("Connection: keep-alive\r\n")
         }
-        output.appendUTF8("\r\n")
+        output.appendText("\r\n")
         if includeBody && !response.status.forbidsBody { output += response.body }
     }
 
@@ -52,10 +49,10 @@ enum HTTPResponseEncoder {
     }
 
     private static func appendField(_ name: String, _ value: String, to output: inout [UInt8]) {
-        output.appendUTF8(name)
-        output.appendUTF8(": ")
-        output.appendUTF8(value)
-        output.appendUTF8("\r\n")
+        output.appendText(name)
+        output.appendText(": ")
+        output.appendText(value)
+        output.appendText("\r\n")
     }
 
     private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {

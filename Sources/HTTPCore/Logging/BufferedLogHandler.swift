@@ -1,12 +1,9 @@
+import JSON
 import Dispatch
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One log event, as the handler hands it to the output.
 struct PendingLogLine: Sendable {
@@ -111,7 +108,7 @@ public final class BufferedLogOutput: Sendable {
 
     /// `StreamLogHandler`'s format: `timestamp info label: key=value [source] message`, keys sorted.
     static func format(_ line: PendingLogLine, timestamp: String, into bytes: inout [UInt8]) {
-        func add(_ text: String) { bytes.appendUTF8(text) }
+        func add(_ text: String) { bytes.appendText(text) }
         add(timestamp)
         add(" ")
         add(line.level.rawValue)

@@ -2,11 +2,7 @@ import Dispatch
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One client connection, owned by one event loop: every method runs on that loop's thread, which is what
 /// makes the class safe to hand between threads (hence `@unchecked Sendable`). It knows framing and bytes

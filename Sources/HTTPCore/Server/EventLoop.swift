@@ -2,9 +2,7 @@ import CLinux
 import Dispatch
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Something an event loop watches: a listening socket or a connection.
 protocol EventLoopSource: AnyObject {

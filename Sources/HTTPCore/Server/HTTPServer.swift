@@ -2,11 +2,7 @@ import Dispatch
 import Logging
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An HTTP/1.1 server on POSIX sockets, epoll event loops and Dispatch.
 ///

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Everything about the server that a deployment may want to change, each default stated and reasoned.
 public struct HTTPServerConfiguration: Sendable {

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A thin value over a socket descriptor: each method is one system call with `EINTR` retried and
 /// errors named. Ownership (who closes it, and when) belongs to the caller.

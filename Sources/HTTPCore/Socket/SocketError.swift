@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A failed socket call: which call, and the errno it left.
 public struct SocketError: Error, Equatable, Sendable, CustomStringConvertible {

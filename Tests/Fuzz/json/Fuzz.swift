@@ -6,6 +6,7 @@
 //   the same pixels, for a single image and for a batch (so the fast path can never let through what the
 //   strict one refuses);
 // - limits hold: a parse with a value limit never returns a tree with more values than allowed.
+import JSON
 import DigitCore
 
 let decoder = ImageDecoder(rows: 20, columns: 20)

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// RFC 8259 numbers: the grammar, checked strictly, and the conversion to the nearest Double.
 ///

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why a document is not JSON, with the byte offset, line and column of the problem.
 public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -8,6 +8,12 @@ public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
+    /// Written as digits. The parser never makes one (every parsed number is a `.number`): it is for
+    /// documents built to be written, such as a class label or a tensor's shape.
+    case integer(Int)
+    /// Written as the shortest decimal that reads back as the same Float (a probability, a weight), which
+    /// a Double could not do: `Float(0.1)` as a Double is 0.10000000149011612. Never made by the parser.
+    case float(Float)
     case string(String)
     case array([JSONValue])
     /// Members in document order; a repeated key keeps its last value on lookup, as most parsers do.
@@ -24,7 +30,7 @@ public enum JSONValue: Equatable, Sendable {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
-        case .number: "a number"
+        case .number, .integer, .float: "a number"
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"

@@ -1,0 +1,146 @@
+/// The one JSON writer: every response body, every error body and the model file are written by it.
+///
+/// Compact for the wire; or indented, two spaces a level, with arrays of scalars kept on one line (a
+/// 400-number row stays one line, so model files diff and read well). Numbers are written as they were
+/// given: an `.integer` as digits, a `.float` as the shortest decimal that reads back as the same Float,
+/// a `.number` as the shortest that reads back as the same Double (integral ones without a fraction).
+/// JSON has no NaN or infinity: they are written `null`, never a trap, since a value that came from a
+/// request (a pixel, a shape) may reach an error message.
+///
+/// Text is written straight into bytes (``write(_:into:pretty:)``): the request path appends a prediction
+/// to a response body without building a string.
+public enum JSONWriter {
+    /// Compact text without spaces.
+    public static func compact(_ value: JSONValue) -> String {
+        String(decoding: bytes(value), as: UTF8.self)
+    }
+
+    /// Indented text, two spaces a level, starting at `level`.
+    public static func pretty(_ value: JSONValue, level: Int = 0) -> String {
+        var output: [UInt8] = []
+        write(value, into: &output, pretty: true, level: level)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Compact UTF-8 bytes, as a response body.
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
+        var output: [UInt8] = []
+        write(value, into: &output)
+        return output
+    }
+
+    /// Appends `value` to `output`.
+    public static func write(_ value: JSONValue, into output: inout [UInt8], pretty: Bool = false, level: Int = 0) {
+        switch value {
+        case .null: output.appendText("null")
+        case .bool(let flag): output.appendText(flag ? "true" : "false")
+        case .number(let number): output.appendText(Self.number(number))
+        case .integer(let integer): output.appendText(String(integer))
+        case .float(let float): output.appendText(Self.number(float))
+        case .string(let text): writeString(text, into: &output)
+        case .array(let elements):
+            let inline = !pretty || elements.allSatisfy(\.isScalar)
+            writeContainer(elements, open: "[", close: "]", inline: inline, pretty: pretty, level: level, into: &output) {
+                element, output in write(element, into: &output, pretty: pretty, level: level + 1)
+            }
+        case .object(let members):
+            writeContainer(members, open: "{", close: "}", inline: !pretty, pretty: pretty, level: level, into: &output) {
+                member, output in
+                writeString(member.key, into: &output)
+                output.appendText(pretty ? ": " : ":")
+                write(member.value, into: &output, pretty: pretty, level: level + 1)
+            }
+        }
+    }
+
+    /// A Float as the shortest decimal that reads back as the same Float (Swift's `description`), integral
+    /// values without a fraction; `null` when not finite.
+    public static func number(_ value: Float) -> String {
+        guard value.isFinite else { return "null" }
+        return integralText(Double(value)) ?? value.description
+    }
+
+    /// A Double as JSON: integers without a fraction, others as the shortest round-tripping decimal;
+    /// `null` when not finite.
+    public static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        return integralText(value) ?? value.description
+    }
+
+    private static func integralText(_ value: Double) -> String? {
+        guard value == value.rounded(), abs(value) < 0x1p53 else { return nil }
+        return value == 0 ? "0" : String(Int64(value))
+    }
+
+    /// A string literal with the escapes RFC 8259 requires.
+    public static func string(_ value: String) -> String {
+        var output: [UInt8] = []
+        writeString(value, into: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The one JSON string escaper.
+    public static func writeString(_ value: String, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.appendText("\\\"")
+            case UInt8(ascii: "\\"): output.appendText("\\\\")
+            case UInt8(ascii: "\n"): output.appendText("\\n")
+            case UInt8(ascii: "\r"): output.appendText("\\r")
+            case UInt8(ascii: "\t"): output.appendText("\\t")
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                output.appendText("\\u00")
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0x0F)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+
+    private static func writeContainer<Element>(
+        _ items: [Element], open: String, close: String, inline: Bool, pretty: Bool, level: Int,
+        into output: inout [UInt8], writeItem: (Element, inout [UInt8]) -> Void
+    ) {
+        output.appendText(open)
+        guard !items.isEmpty else {
+            output.appendText(close)
+            return
+        }
+        let indent = String(repeating: "  ", count: level + 1)
+        for (index, item) in items.enumerated() {
+            if index > 0 { output.appendText(inline && pretty ? ", " : ",") }
+            if !inline {
+                output.append(UInt8(ascii: "\n"))
+                output.appendText(indent)
+            }
+            writeItem(item, &output)
+        }
+        if !inline {
+            output.append(UInt8(ascii: "\n"))
+            output.appendText(String(repeating: "  ", count: level))
+        }
+        output.appendText(close)
+    }
+}
+
+extension JSONValue {
+    var isScalar: Bool {
+        switch self {
+        case .array, .object: false
+        default: true
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `text`'s UTF-8 bytes as one copy. Why: `append(contentsOf: text.utf8)` goes through the
+    /// generic sequence path, about 170 instructions per call; a response head and an access-log line
+    /// make twenty such calls each per request.
+    public mutating func appendText(_ text: String) {
+        var text = text
+        text.withUTF8 { append(contentsOf: $0) }
+    }
+}
