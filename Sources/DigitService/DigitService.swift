@@ -1,6 +1,6 @@
-import JSON
 import DigitCore
 import HTTPCore
+import JSON
 import Logging
 import Synchronization
 
@@ -12,13 +12,15 @@ public final class DigitService: Sendable {
     /// The model file's SHA-256, as `sha256sum` prints it.
     public let modelSHA256: String
     public let evaluation: EvaluationReport
-    let decoder: ImageDecoder
+    /// What a valid image is for this model.
+    let input: ImageInput
+    let reader: JSONImageReader
     let fastReader: FastImageReader
     private let draining = Atomic<Bool>(false)
     /// Response bodies that never change, encoded once.
     let evaluationBody: [UInt8]
     /// Prometheus metrics, served at `GET /metrics`.
-    let metrics: ServiceMetrics?
+    let metrics: ServiceMetrics
     let modelBodyServing: [UInt8]
     let modelBodyDraining: [UInt8]
 
@@ -39,8 +41,9 @@ public final class DigitService: Sendable {
                 "\(configuration.modelPath): the service needs a model of 2-D images; its input_shape is \(model.inputShape)"
             )
         }
-        decoder = ImageDecoder(rows: model.inputShape[0], columns: model.inputShape[1])
-        fastReader = FastImageReader(rows: model.inputShape[0], columns: model.inputShape[1])
+        input = ImageInput(rows: model.inputShape[0], columns: model.inputShape[1])
+        reader = JSONImageReader(input: input)
+        fastReader = FastImageReader(input: input)
         let testSet: LabelledImages
         do {
             testSet = try LabelledImages.load(
@@ -55,7 +58,7 @@ public final class DigitService: Sendable {
                 "the test images have \(testSet.pixelsPerImage) pixels but the model takes \(model.network.inputSize)")
         }
         evaluation = model.evaluate(on: testSet)
-        evaluationBody = Array(JSONWriter.compact(evaluation.json).utf8)
+        evaluationBody = JSONWriter.bytes(evaluation.json)
         metrics = ServiceMetrics(modelName: model.name, sha256: modelSHA256)
         modelBodyServing = Self.modelDocument(model, sha256: modelSHA256, status: "serving")
         modelBodyDraining = Self.modelDocument(model, sha256: modelSHA256, status: "draining")
@@ -72,39 +75,21 @@ public final class DigitService: Sendable {
     /// The server that serves this service; `start()` it, then run it until terminated.
     public func makeServer(logger: Logger) -> HTTPServer {
         var http = configuration.http
+        http.serverName = "digits"
+        // Browsers may send and read the inference protocol's binary-tensor header.
+        http.cors?.allowedHeaders.append("inference-header-content-length")
+        http.cors?.exposedHeaders.append("Inference-Header-Content-Length")
         let previousHook = http.onShutdown
         http.onShutdown = { [self] in
             beginDraining()
             previousHook?()
         }
-        // The inference protocol's clients expect its own error format, {"error": "message"}.
-        http.errorRenderer = { error, head in
-            guard let head, head.path == "/v2" || head.path.hasPrefix("/v2/") else {
-                return HTTPError.defaultRenderer(error, head)
-            }
-            var response = Self.v2JSON(.object([JSONMember("error", .string(error.message))]), status: error.status)
-            for (name, value) in error.headers where name != "Content-Type" {
-                response.headers.add(name: name, value: value)
-            }
-            return response
-        }
         http.observer = metrics
         return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
     }
 
-    /// `GET /model`'s document: the original `get_model_info` keys, then the model's identity and status.
+    /// `GET /model`'s document: the model's (``Model/document(sha256:)``), and whether it is served.
     private static func modelDocument(_ model: Model, sha256: String, status: String) -> [UInt8] {
-        guard case .object(var members) = model.info else { return [] }
-        members += [
-            JSONMember("name", .string(model.name)),
-            JSONMember("sha256", .string(sha256)),
-            JSONMember("classes", .array(model.classes.map { .number(Double($0)) })),
-            JSONMember(
-                "input_layout",
-                .string("\(model.inputShape.map(String.init).joined(separator: "x")) row-major, 0 = paper, 1 = ink")),
-            JSONMember("status", .string(status)),
-            JSONMember("provenance", .object(model.provenance)),
-        ]
-        return Array(JSONWriter.compact(.object(members)).utf8)
+        JSONWriter.bytes(.object(model.document(sha256: sha256) + [JSONMember("status", .string(status))]))
     }
 }

@@ -1,6 +1,6 @@
-import JSON
 import DigitCore
 import HTTPCore
+import JSON
 
 extension DigitService {
     static let json = "application/json"
@@ -20,7 +20,7 @@ extension DigitService {
                 : HTTPResponse(contentType: Self.json, body: modelBodyServing)
         }
         router.get("/metrics", execution: .inline) { [self] _ in
-            HTTPResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics?.exposition() ?? [])
+            HTTPResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())
         }
         registerInferenceProtocol(in: &router)
         router.get("/", execution: .inline) { _ in
@@ -33,65 +33,60 @@ extension DigitService {
     }
 
     /// `POST /predict`: one image.
-    func predict(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
-        try ImageDecoder.checkContentType(request.headers["Content-Type"])
+    func predict(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        try JSONImageReader.checkContentType(request.headers["Content-Type"])
         let output = model.network.predict(try singleImage(body: request.body))
-        metrics?.imagesPredicted.increment()
-        var text = ""
-        output.withUnsafeBufferPointer { appendPrediction($0, to: &text) }
-        return HTTPResponse(contentType: Self.json, body: Array(text.utf8))
+        metrics.imagesPredicted.increment()
+        var body: [UInt8] = []
+        body.reserveCapacity(64)
+        output.withUnsafeBufferPointer { JSONWriter.write(prediction($0), into: &body) }
+        return HTTPResponse(contentType: Self.json, body: body)
     }
 
     /// `POST /predict/batch`: many images, answered in order.
-    func predictBatch(_ request: HTTPRequest) throws(ServiceError) -> HTTPResponse {
-        try ImageDecoder.checkContentType(request.headers["Content-Type"])
+    func predictBatch(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        try JSONImageReader.checkContentType(request.headers["Content-Type"])
         let (pixels, count) = try batch(body: request.body)
         let outputs = model.network.predictBatch(pixels, count: count)
-        metrics?.imagesPredicted.increment(by: Int64(count))
+        metrics.imagesPredicted.increment(by: Int64(count))
         let width = model.network.outputSize
-        var text = "{\"predictions\":["
-        text.reserveCapacity(count * (width == 1 ? 48 : 220))
-        outputs.withUnsafeBufferPointer { buffer in
-            for index in 0..<count {
-                if index > 0 { text += "," }
-                appendPrediction(UnsafeBufferPointer(rebasing: buffer[index * width..<(index + 1) * width]), to: &text)
+        let predictions: [JSONValue] = outputs.withUnsafeBufferPointer { buffer in
+            (0..<count).map { index in
+                prediction(UnsafeBufferPointer(rebasing: buffer[index * width..<(index + 1) * width]))
             }
         }
-        text += "]}"
-        return HTTPResponse(contentType: Self.json, body: Array(text.utf8))
+        var body: [UInt8] = []
+        body.reserveCapacity(count * (width == 1 ? 48 : 220))
+        JSONWriter.write(.object([JSONMember("predictions", .array(predictions))]), into: &body)
+        return HTTPResponse(contentType: Self.json, body: body)
     }
 
     /// The pixels of a `/predict` body: the fast reader's, or, when it declines (always for a mistake), the
-    /// full path's, which explains the mistake.
-    func singleImage(body: [UInt8]) throws(ServiceError) -> [Float] {
+    /// full reader's, which explains the mistake.
+    func singleImage(body: [UInt8]) throws(HTTPError) -> [Float] {
         if let pixels = fastReader.singleImage(body) { return pixels }
-        return try decoder.singleImage(from: try decoder.json(body: body, maxImages: 1))
+        return try reader.singleImage(from: try reader.json(body: body, maxImages: 1))
     }
 
     /// The images of a `/predict/batch` body, the same way.
-    func batch(body: [UInt8]) throws(ServiceError) -> (pixels: [Float], count: Int) {
+    func batch(body: [UInt8]) throws(HTTPError) -> (pixels: [Float], count: Int) {
         if let images = fastReader.batch(body, limit: configuration.maxBatchImages) { return images }
-        return try decoder.batch(
-            from: try decoder.json(body: body, maxImages: configuration.maxBatchImages),
+        return try reader.batch(
+            from: try reader.json(body: body, maxImages: configuration.maxBatchImages),
             limit: configuration.maxBatchImages)
     }
 
-    /// One prediction object. Binary: `predicted_class` and `probability`, P(class 1) as the original
-    /// reported it. More classes: `predicted_class`, its `probability` and all `probabilities`.
-    func appendPrediction(_ output: UnsafeBufferPointer<Float>, to text: inout String) {
+    /// One prediction. Binary: `predicted_class` and `probability`, P(class 1) as the original reported
+    /// it. More classes: `predicted_class`, its `probability` and all `probabilities`.
+    func prediction(_ output: UnsafeBufferPointer<Float>) -> JSONValue {
         let (index, probability) = Classification.decide(output)
-        text += "{\"predicted_class\":\(model.classes[index]),\"probability\":"
+        let predictedClass = JSONMember("predicted_class", .integer(model.classes[index]))
         if model.isBinary {
-            text += JSONWriter.number(output[0])
-        } else {
-            text += JSONWriter.number(probability)
-            text += ",\"probabilities\":["
-            for (position, value) in output.enumerated() {
-                if position > 0 { text += "," }
-                text += JSONWriter.number(value)
-            }
-            text += "]"
+            return .object([predictedClass, JSONMember("probability", .float(output[0]))])
         }
-        text += "}"
+        return .object([
+            predictedClass, JSONMember("probability", .float(probability)),
+            JSONMember("probabilities", .array(output.map { .float($0) })),
+        ])
     }
 }

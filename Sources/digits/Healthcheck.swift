@@ -29,7 +29,7 @@ struct Healthcheck: ParsableCommand {
             throw ValidationError("--url must be an http:// URL such as http://127.0.0.1:8080/model; got '\(target)'")
         }
         do {
-            let result = try HTTPHealthProbe.get(host: host, port: port, path: path, timeoutSeconds: timeout)
+            let result = try HTTPHealthProbe.get(host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
             if result.status == 200 {
                 print("healthy: \(target) answered \(result.status) \(result.reasonPhrase)")
             } else {

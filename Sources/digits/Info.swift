@@ -15,15 +15,8 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let (model, sha256) = try Model.load(contentsOf: self.model)
-        guard case .object(var members) = model.info else { return }
         if json {
-            members += [
-                JSONMember("name", .string(model.name)),
-                JSONMember("sha256", .string(sha256)),
-                JSONMember("classes", .array(model.classes.map { .number(Double($0)) })),
-                JSONMember("provenance", .object(model.provenance)),
-            ]
-            print(JSONWriter.pretty(.object(members)))
+            print(JSONWriter.pretty(.object(model.document(sha256: sha256))))
             return
         }
         let network = model.network

@@ -137,8 +137,8 @@ struct ModelFileTests {
     @Test("info has the original's get_model_info keys")
     func info() {
         #expect(model.info["model_type"] == .string("Sequential"))
-        #expect(model.info["input_shape"] == .array([.null, .number(4)]))
-        #expect(model.info["output_shape"] == .array([.null, .number(1)]))
-        #expect(model.info["total_params"] == .number(19))
+        #expect(model.info["input_shape"] == .array([.null, .integer(4)]))
+        #expect(model.info["output_shape"] == .array([.null, .integer(1)]))
+        #expect(model.info["total_params"] == .integer(19))
     }
 }

@@ -188,7 +188,7 @@ struct DifferentialTests {
     }
 
     static func fullPath(_ body: [UInt8], shape: Shape) -> [Float]? {
-        let decoder = service.decoder
+        let decoder = service.reader
         switch shape {
         case .pixels, .image: return try? decoder.singleImage(from: decoder.json(body: body, maxImages: 1))
         case .batch: return try? decoder.batch(from: decoder.json(body: body, maxImages: 4), limit: 4).pixels

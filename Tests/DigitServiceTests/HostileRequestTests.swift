@@ -43,7 +43,7 @@ struct HostileRequestTests {
             "/v2/models/binary/infer",
             text: #"{"inputs":[{"name":"pixels","datatype":"FP32","shape":[10000,400],"data":[0.5]}]}"#)
         #expect(reply.status == 400)
-        #expect(reply.json["error"] as? String == "pixels' data holds 1 numbers; its shape [10000, 400] needs 4000000")
+        #expect(reply.json["error"] as? String == "inputs[0].data must hold 4000000 numbers; got 1")
     }
 
     @Test("5,000 pipelined POST /predict on one connection: all answered, in order")

@@ -148,11 +148,11 @@ struct InferenceProtocolTests {
                 "named \"pixels\""
             ),
             (#"{"inputs": [{"name": "pixels", "datatype": "INT8", "shape": [1, 400], "data": []}]}"#, "FP32 or FP64"),
-            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#, "shape [N, 400]"),
-            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#, "needs 400"),
+            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#, "shape must be [N, 400]"),
+            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#, "inputs[0].data must hold 400 numbers; got 1"),
             (
                 #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": ["a"]}]}"#,
-                "numbers only"
+                "must hold 400 numbers"
             ),
             (#"{"inputs": []}"#, "one input tensor"),
             (#"{"inputs": [{"name": "pixels""#, "not valid JSON"),
@@ -163,7 +163,7 @@ struct InferenceProtocolTests {
             ),
             (#"{"parameters": {"binary_data_output": "yes"}, "inputs": []}"#, "must be true or false"),
             (#"{"outputs": "probabilities", "inputs": []}"#, "outputs must be an array"),
-            (#"{"outputs": [{"name": "logits"}], "inputs": []}"#, "\"probabilities\" or \"predicted_class\""),
+            (#"{"outputs": [{"name": "logits"}], "inputs": []}"#, "\"probabilities\" and \"predicted_class\""),
         ])
     func badRequests(body: String, fragment: String) async throws {
         let harness = try ServiceHarness()
@@ -182,7 +182,7 @@ struct InferenceProtocolTests {
         image[17] = 255
         let reply = try await harness.post("/v2/models/binary/infer", json: Self.inferBody([image]))
         #expect(reply.status == 400)
-        #expect(Self.v2Error(reply)?.contains("pixel 17") == true)
+        #expect(Self.v2Error(reply)?.contains("inputs[0].data[0][17] is 255") == true)
     }
 
     @Test("more images than the batch limit: 413")

@@ -1,4 +1,5 @@
 import DigitCore
+import HTTPCore
 import Foundation
 import Testing
 
@@ -120,11 +121,11 @@ struct PredictTests {
             ("/predict", "{\"pixels\": [-0.5\(zeros.dropFirst(1))]}", 422, "invalid_pixels", "pixels[0] is -0.5"),
             (
                 "/predict", "{\"image\": [\(Array(repeating: "[\(row)]", count: 19).joined(separator: ","))]}", 422,
-                "invalid_image", "image must have 20 rows of 20 numbers; got 19 rows"
+                "invalid_image", "image must hold 20 rows; got 19"
             ),
             (
                 "/predict", "{\"image\": [[\(row.dropLast(2))]\(String(repeating: ",[\(row)]", count: 19))]}", 422,
-                "invalid_image", "image row 0 has 19 numbers; expected 20"
+                "invalid_image", "image[0] must hold 20 numbers; got 19"
             ),
             (
                 "/predict", "{\"image\": [[\(row.dropLast(1))true]\(String(repeating: ",[\(row)]", count: 19))]}", 422,
@@ -133,7 +134,7 @@ struct PredictTests {
             (
                 "/predict/batch",
                 "{\"images\": [[\(zeros)], [\(zeros)], [\(zeros)], [\(Array(repeating: "[\(row)]", count: 7).joined(separator: ",")),[\(row.dropLast(2))]\(String(repeating: ",[\(row)]", count: 12))]]}",
-                422, "invalid_image", "images[3] row 7 has 19 numbers; expected 20"
+                422, "invalid_image", "images[3][7] must hold 20 numbers; got 19"
             ),
             (
                 "/predict/batch", "{\"images\": [[\(zeros)], [1, 2]]}", 422, "invalid_pixels",
@@ -170,8 +171,8 @@ struct PredictTests {
 
     @Test("Content-Type checks, including none at all")
     func contentTypeRules() {
-        #expect(throws: ServiceError.self) { try ImageDecoder.checkContentType(nil) }
-        #expect(throws: ServiceError.self) { try ImageDecoder.checkContentType("application/jsonx") }
-        #expect(throws: Never.self) { try ImageDecoder.checkContentType("application/json") }
+        #expect(throws: HTTPError.self) { try JSONImageReader.checkContentType(nil) }
+        #expect(throws: HTTPError.self) { try JSONImageReader.checkContentType("application/jsonx") }
+        #expect(throws: Never.self) { try JSONImageReader.checkContentType("application/json") }
     }
 }

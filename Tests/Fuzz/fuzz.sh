@@ -41,23 +41,22 @@ build_target() {
     case "$target" in
     parser)
         local http="$top/Sources/HTTPCore/HTTP"
+        module JSON $(find "$top/Sources/JSON" -name '*.swift')
         quiet swiftc "${flags[@]}" "$here/parser/Fuzz.swift" "$http/HTTPRequestParser.swift" \
             "$http/HTTPParserLimits.swift" "$http/HTTPParserError.swift" "$http/HTTPRequest.swift" \
-            "$http/HTTPHeaders.swift" "$http/HTTPStatus.swift" -o "$binary"
+            "$http/HTTPHeaders.swift" "$http/HTTPStatus.swift" "$http/HTTPError.swift" "$http/HTTPResponse.swift" \
+            -L "$build" -lJSON -o "$binary"
         ;;
     json | inference | gzip | connection)
         swift_log
+        module JSON $(find "$top/Sources/JSON" -name '*.swift')
         module HTTPCore $(find "$top/Sources/HTTPCore" -name '*.swift')
-        module DigitCore $(find "$top/Sources/DigitCore" -name '*.swift')
         local sources=("$here/$target/Fuzz.swift")
+        # The service's request readers: its input folder and the errors they throw.
         case "$target" in
-        json) sources+=("$service/FastImageReader.swift" "$service/ImageDecoder.swift" "$service/ServiceError.swift") ;;
-        inference)
-            sources+=("$service/InferenceRequest.swift" "$service/InferenceError.swift" "$service/ImageDecoder.swift"
-                "$service/ServiceError.swift")
-            ;;
+        json | inference) sources+=($(find "$service/Input" -name '*.swift') "$service/ServiceErrors.swift") ;;
         esac
-        quiet swiftc "${flags[@]}" "${sources[@]}" -L "$build" -lHTTPCore -lDigitCore -lLogging -lz -o "$binary"
+        quiet swiftc "${flags[@]}" "${sources[@]}" -L "$build" -lHTTPCore -lJSON -lLogging -lz -o "$binary"
         ;;
     *)
         echo "unknown target '$target'; one of: parser json inference gzip connection all" >&2

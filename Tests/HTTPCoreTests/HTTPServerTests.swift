@@ -21,7 +21,7 @@ struct HTTPServerTests {
             #expect(response.text == "hello")
             #expect(response.header("Content-Length") == "5")
             #expect(response.header("Content-Type") == "text/plain")
-            #expect(response.header("Server") == "digits")
+            #expect(response.header("Server") == "HTTPCore")
             #expect(response.header("Date")?.hasSuffix(" GMT") == true)
             #expect(response.header("X-Request-ID") != nil)
             #expect(response.header("Connection") == nil)

@@ -53,17 +53,33 @@ public struct Model: Equatable, Sendable {
             .object([
                 JSONMember("name", .string("dense_\(index + 1)")),
                 JSONMember("type", .string("Dense")),
-                JSONMember("units", .number(Double(layer.units))),
+                JSONMember("units", .integer(layer.units)),
                 JSONMember("activation", .string(layer.activation.rawValue)),
-                JSONMember("params", .number(Double(layer.parameterCount))),
+                JSONMember("params", .integer(layer.parameterCount)),
             ])
         }
         return .object([
             JSONMember("model_type", .string("Sequential")),
-            JSONMember("input_shape", .array([.null, .number(Double(network.inputSize))])),
-            JSONMember("output_shape", .array([.null, .number(Double(network.outputSize))])),
-            JSONMember("total_params", .number(Double(network.parameterCount))),
+            JSONMember("input_shape", .array([.null, .integer(network.inputSize)])),
+            JSONMember("output_shape", .array([.null, .integer(network.outputSize)])),
+            JSONMember("total_params", .integer(network.parameterCount)),
             JSONMember("layers", .array(layerInfo)),
         ])
+    }
+
+    /// The model's document, as `GET /model` and `digits info --json` give it: the original
+    /// `get_model_info` keys, then the model's identity (`sha256` is the file's), classes, input layout
+    /// and provenance.
+    public func document(sha256: String) -> [JSONMember] {
+        guard case .object(let members) = info else { return [] }
+        return members + [
+            JSONMember("name", .string(name)),
+            JSONMember("sha256", .string(sha256)),
+            JSONMember("classes", .array(classes.map { .integer($0) })),
+            JSONMember(
+                "input_layout",
+                .string("\(inputShape.map(String.init).joined(separator: "x")) row-major, 0 = paper, 1 = ink")),
+            JSONMember("provenance", .object(provenance)),
+        ]
     }
 }

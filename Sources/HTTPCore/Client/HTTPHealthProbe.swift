@@ -15,7 +15,9 @@ public enum HTTPHealthProbe {
     }
 
     /// Sends `GET path` to `host:port` and returns the response's status.
-    public static func get(host: String, port: Int, path: String, timeoutSeconds: Double) throws(Failure) -> Result {
+    public static func get(
+        host: String, port: Int, path: String, timeoutSeconds: Double, userAgent: String = "HTTPCore-probe"
+    ) throws(Failure) -> Result {
         let deadline = now() + timeoutSeconds
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -44,7 +46,7 @@ public enum HTTPHealthProbe {
         }
 
         let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: digits-healthcheck\r\nConnection: close\r\n\r\n"
+            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
                 .utf8)
         var sent = 0
         while sent < request.count {

@@ -6,7 +6,7 @@ public enum ContentCoding {
     public static let minimumCompressedSize = 1024
 
     /// Why a request body could not be decoded; each is answered with its own status and advice.
-    public enum Failure: HTTPResponseError, Equatable, Sendable {
+    public enum Failure: Error, Equatable, Sendable {
         case unsupported(String)
         case corrupt
         case tooLarge(limit: Int)
@@ -26,6 +26,9 @@ public enum ContentCoding {
             case .tooLarge: "body_too_large"
             }
         }
+
+        /// The answer to a request whose body could not be decoded.
+        public var httpError: HTTPError { HTTPError(status: status, code: code, message: message) }
 
         public var message: String {
             switch self {

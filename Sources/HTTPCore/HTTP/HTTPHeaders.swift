@@ -91,9 +91,14 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    func trimmingHTTPWhitespace() -> String {
-        let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isWhitespace($0) }), let last = lastIndex(where: { !isWhitespace($0) })
+    public func trimmingHTTPWhitespace() -> String {
+        trimmingCharacters(equalTo: " ", "\t")
+    }
+
+    /// Without leading and trailing `characters`: the one trimming function of the code base.
+    public func trimmingCharacters(equalTo characters: Character...) -> String {
+        guard let first = firstIndex(where: { !characters.contains($0) }),
+            let last = lastIndex(where: { !characters.contains($0) })
         else {
             return ""
         }

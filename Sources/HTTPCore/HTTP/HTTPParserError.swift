@@ -56,7 +56,7 @@ public enum HTTPParserError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidRequestLine: "the request line must be 'METHOD target HTTP/1.1' with single spaces"
         case .invalidMethod: "the method must be a token such as GET or POST"
         case .invalidTarget:
-            "the request target must be a path such as /predict, with unsafe characters percent-encoded"
+            "the request target must be a path such as /items?id=7, with unsafe characters percent-encoded"
         case .invalidVersion: "the protocol version must be HTTP/1.0 or HTTP/1.1"
         case .unsupportedVersion(let version): "\(version) is not supported; use HTTP/1.1"
         case .bareCarriageReturn: "a carriage return must be followed by a line feed"

@@ -18,7 +18,7 @@ public struct HTTPVersion: Sendable, Equatable, Hashable, CustomStringConvertibl
 public struct HTTPRequestHead: Sendable, Equatable {
     /// The method token, case-sensitive as RFC 9110 says (`GET`, not `get`).
     public let method: String
-    /// The request target exactly as sent (`/predict?x=1`, or an absolute URI from a proxy).
+    /// The request target exactly as sent (`/items?id=7`, or an absolute URI from a proxy).
     public let target: String
     public let version: HTTPVersion
     public let headers: HTTPHeaders
@@ -86,11 +86,13 @@ public struct HTTPRequest: Sendable {
     public internal(set) var pathParameters: [String: String] = [:]
     /// The request id: the client's `X-Request-ID` when it is sane, otherwise one made by the server.
     public internal(set) var requestID: String = ""
-    /// The pattern of the route that matched (`/v2/models/{name}/infer`), once routed; `nil` for a path no
+    /// The pattern of the route that matched (`/users/{id}/orders`), once routed; `nil` for a path no
     /// route knows. A label for metrics and logs that stays few however many paths clients try.
     public internal(set) var routePattern: String?
     /// What the router found for the request, so that it is matched once.
     var match: RouteMatch?
+    /// How errors are written for this request: its route group's format, once routed.
+    var errorFormat: HTTPErrorFormat?
 
     public init(head: HTTPRequestHead, body: [UInt8]) {
         self.head = head

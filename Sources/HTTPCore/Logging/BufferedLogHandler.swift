@@ -30,7 +30,7 @@ public final class BufferedLogOutput: Sendable {
     /// Lines not yet written.
     private let pending = Mutex<(bytes: [UInt8], dropped: Int)>(([], 0))
     private let maxPending: Int
-    private let queue = DispatchQueue(label: "digits.log-flush")
+    private let queue = DispatchQueue(label: "httpcore.log-flush")
     /// Held while writing, so that batches reach the descriptor in the order they were taken.
     private let writing = Mutex<Void>(())
     /// Set once in `init`, then only cancelled: safe to share.

@@ -3,7 +3,7 @@
 /// response for an allowed origin, errors included.
 struct CORSMiddleware: HTTPMiddleware {
     let policy: CORSPolicy
-    let renderer: @Sendable (HTTPError, HTTPRequestHead?) -> HTTPResponse
+    let serverFormat: HTTPErrorFormat
 
     func respond(to request: HTTPRequest, next: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
         guard let origin = request.headers["Origin"] else { return try next(request) }
@@ -12,7 +12,7 @@ struct CORSMiddleware: HTTPMiddleware {
             guard let allowed = routeAnswer.headers["Allow"] else { return routeAnswer }
             switch policy.preflight(request.head, origin: origin, allowedMethods: allowed) {
             case .success(let response): return response
-            case .failure(let error): return renderer(error, request.head)
+            case .failure(let error): return (request.errorFormat ?? serverFormat).render(error)
             }
         }
         var response = try next(request)

@@ -5,7 +5,13 @@ struct ContentCodingMiddleware: HTTPMiddleware {
     let maxDecodedBytes: Int
 
     func respond(to request: HTTPRequest, next: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
-        let response = try next(try ContentCoding.decode(request, limit: maxDecodedBytes))
+        let decoded: HTTPRequest
+        do {
+            decoded = try ContentCoding.decode(request, limit: maxDecodedBytes)
+        } catch {
+            throw error.httpError
+        }
+        let response = try next(decoded)
         return ContentCoding.compress(response, for: request.head)
     }
 }

@@ -1,26 +1,32 @@
 import Logging
 
-/// The one point where errors become responses: an ``HTTPResponseError`` is rendered with its status and
-/// message by the application's renderer; anything else is logged and answered 500 with the request id,
-/// so the client can quote it and the operator can find it.
+/// The one point where errors become responses: an ``HTTPError`` is written in the format of the route
+/// group that raised it (the server's own outside every group); anything else is logged and answered 500
+/// with the request id, so the client can quote it and the operator can find it.
 struct ErrorMiddleware: HTTPMiddleware {
-    let renderer: @Sendable (HTTPError, HTTPRequestHead?) -> HTTPResponse
+    let serverFormat: HTTPErrorFormat
     let logger: Logger
 
     func respond(to request: HTTPRequest, next: (HTTPRequest) throws -> HTTPResponse) throws -> HTTPResponse {
+        let format = request.errorFormat ?? serverFormat
         do {
             return try next(request)
-        } catch let error as any HTTPResponseError {
-            return renderer(HTTPError(error), request.head)
+        } catch let error as HTTPError {
+            return format.render(error)
         } catch {
             logger.error(
                 "handler failed",
                 metadata: ["error": "\(error)", "path": "\(request.path)", "request_id": "\(request.requestID)"])
-            return renderer(
-                HTTPError(
-                    status: .internalServerError, code: "internal_error",
-                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"),
-                request.head)
+            return format.render(.internalError(requestID: request.requestID))
         }
+    }
+}
+
+extension HTTPError {
+    /// 500, for an error that is not an ``HTTPError``: the details are logged, not sent.
+    static func internalError(requestID: String) -> HTTPError {
+        HTTPError(
+            status: .internalServerError, code: "internal_error",
+            message: "the server failed to answer; the error is logged with request id \(requestID)")
     }
 }

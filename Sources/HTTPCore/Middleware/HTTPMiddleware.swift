@@ -24,6 +24,10 @@ public struct MiddlewareChain: HTTPResponder {
         try respond(to: request, from: 0)
     }
 
+    public func errorFormat(for head: HTTPRequestHead) -> HTTPErrorFormat? {
+        responder.errorFormat(for: head)
+    }
+
     private func respond(to request: HTTPRequest, from position: Int) throws -> HTTPResponse {
         guard position < middleware.count else { return try responder.respond(to: request) }
         return try middleware[position].respond(to: request) { try respond(to: $0, from: position + 1) }

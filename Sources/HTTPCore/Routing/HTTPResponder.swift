@@ -13,9 +13,17 @@ public protocol HTTPResponder: Sendable {
     /// soon as a request is complete, before choosing a thread.
     func route(_ request: inout HTTPRequest) -> HandlerExecution
 
-    /// Answers a request that ``route(_:)`` has seen. An error that is an ``HTTPResponseError`` becomes its
-    /// response; any other is a logged 500.
+    /// Answers a request that ``route(_:)`` has seen. An ``HTTPError`` becomes its response; any other
+    /// error is a logged 500.
     func respond(to request: HTTPRequest) throws -> HTTPResponse
+
+    /// The error format for a request that failed before it could be routed (a timeout, a body too
+    /// large), from its path; `nil` for the server's own.
+    func errorFormat(for head: HTTPRequestHead) -> HTTPErrorFormat?
+}
+
+extension HTTPResponder {
+    public func errorFormat(for head: HTTPRequestHead) -> HTTPErrorFormat? { nil }
 }
 
 /// A plain function as a responder; it never runs inline, so it may take as long as it needs.

@@ -8,21 +8,32 @@ public struct Router: HTTPResponder {
 
     private struct Route: Sendable {
         let segments: [Substring]
-        /// The pattern, normalised (`/v2/models/{name}/infer`): a label for metrics, built once.
+        /// The pattern, normalised (`/users/{id}/orders`): a label for metrics, built once.
         let pattern: String
         var handlers: [String: Handler]
         var executions: [String: HandlerExecution]
+        /// How this route's errors are written; `nil` for the server's format.
+        let errorFormat: HTTPErrorFormat?
     }
 
     private var routes: [Route] = []
+    /// Path prefixes whose errors a group writes in its own format, unknown paths under them included.
+    private var groups: [(segments: [Substring], format: HTTPErrorFormat)] = []
     /// Routes without `{name}` segments by their exact path: most requests are found with one hash lookup.
     private var staticRoutes: [String: Int] = [:]
 
     public init() {}
 
-    /// Registers `handler` for `method` on `pattern` (such as `/v2/models/{name}/infer`).
+    /// Registers `handler` for `method` on `pattern` (such as `/users/{id}/orders`).
     public mutating func add(
         _ method: String, _ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Handler
+    ) {
+        add(method, pattern, execution: execution, errorFormat: nil, handler)
+    }
+
+    private mutating func add(
+        _ method: String, _ pattern: String, execution: HandlerExecution, errorFormat: HTTPErrorFormat?,
+        _ handler: @escaping Handler
     ) {
         let segments = Self.segments(of: pattern)
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
@@ -32,7 +43,7 @@ public struct Router: HTTPResponder {
             routes.append(
                 Route(
                     segments: segments, pattern: "/" + segments.joined(separator: "/"), handlers: [method: handler],
-                    executions: [method: execution]))
+                    executions: [method: execution], errorFormat: errorFormat))
             if !pattern.contains("{") { staticRoutes[pattern] = routes.count - 1 }
         }
     }
@@ -47,14 +58,38 @@ public struct Router: HTTPResponder {
         add("POST", pattern, execution: execution, handler)
     }
 
+    /// Registers the routes `register` adds to the group, their patterns under `prefix` (`""` for the
+    /// prefix itself). Their errors, and those of any path under `prefix` that no route knows, are written
+    /// in `errorFormat`.
+    public mutating func group(
+        _ prefix: String, errorFormat: HTTPErrorFormat, _ register: (inout RouteGroup) -> Void
+    ) {
+        var group = RouteGroup(prefix: prefix)
+        register(&group)
+        groups.append((Self.segments(of: prefix), errorFormat))
+        for route in group.routes {
+            add(route.method, route.pattern, execution: route.execution, errorFormat: errorFormat, route.handler)
+        }
+    }
+
+    /// The format of the group whose prefix `head`'s path is under, for errors raised before routing (a
+    /// body too large, a timeout); `nil` outside every group.
+    public func errorFormat(for head: HTTPRequestHead) -> HTTPErrorFormat? {
+        let path = Self.segments(of: head.path)
+        return groups.last { $0.segments.count <= path.count && Array(path.prefix($0.segments.count)) == $0.segments }?
+            .format
+    }
+
     /// Matches the path once and keeps the result on the request. Inline when the matching route says so;
     /// errors (404, 405) and OPTIONS are cheap and always inline.
     public func route(_ request: inout HTTPRequest) -> HandlerExecution {
         guard let (index, parameters) = find(request.path) else {
             request.match = .notFound
+            request.errorFormat = errorFormat(for: request.head)
             return .inline
         }
         let route = routes[index]
+        request.errorFormat = route.errorFormat
         request.pathParameters = parameters
         request.routePattern = route.pattern
         request.match = .route(index)
@@ -138,5 +173,35 @@ public struct Router: HTTPResponder {
             }
         }
         return parameters
+    }
+}
+
+/// Routes registered together under a path prefix, whose errors share a format (``Router/group(_:errorFormat:_:)``).
+public struct RouteGroup {
+    let prefix: String
+    fileprivate var routes: [(method: String, pattern: String, execution: HandlerExecution, handler: Router.Handler)] = []
+
+    init(prefix: String) {
+        self.prefix = prefix
+    }
+
+    /// Registers `handler` for `method` on `prefix + pattern`.
+    public mutating func add(
+        _ method: String, _ pattern: String, execution: HandlerExecution = .offloaded,
+        _ handler: @escaping Router.Handler
+    ) {
+        routes.append((method, prefix + pattern, execution, handler))
+    }
+
+    public mutating func get(
+        _ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Router.Handler
+    ) {
+        add("GET", pattern, execution: execution, handler)
+    }
+
+    public mutating func post(
+        _ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Router.Handler
+    ) {
+        add("POST", pattern, execution: execution, handler)
     }
 }

@@ -224,7 +224,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             // After a framing error nobody knows where the next request starts: answer, then close.
             parserNeedsMore = true
             machine.closeAfterResponse()
-            queueError(error, for: head)
+            queueError(error.httpError, for: head)
             return
         }
         guard let request else {
@@ -300,7 +300,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     }
 
     /// Queues the answer to a request that could not be read (or timed out) as a whole.
-    private func queueError(_ error: some HTTPResponseError, for head: HTTPRequestHead?) {
+    private func queueError(_ error: HTTPError, for head: HTTPRequestHead?) {
         context.notify { $0.requestStarted() }
         let requestID = context.requestIDs.id(for: head?.headers["X-Request-ID"])
         queue(

@@ -68,7 +68,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Starts the loop on a thread of its own (a Dispatch thread it keeps for its lifetime).
     func start() {
-        DispatchQueue(label: "digits.event-loop.\(index)").async { [self] in
+        DispatchQueue(label: "httpcore.event-loop.\(index)").async { [self] in
             run()
             finished.signal()
         }

@@ -32,7 +32,7 @@ public final class HTTPServer: Sendable {
     private let context: ServerContext
     private let state = Mutex(State())
     private let nextConnectionID = Atomic<Int>(0)
-    private let control = DispatchQueue(label: "digits.server")
+    private let control = DispatchQueue(label: "httpcore.server")
     /// Entered at start and left when the server has stopped, so any number of callers can wait.
     private let running = DispatchGroup()
 

@@ -24,7 +24,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var bodyRateGracePeriod: Duration = .seconds(5)
     /// The largest body answered on the event loop's own thread by a route marked inline; a larger one (or
     /// any with a `Content-Encoding`) is answered on Dispatch's workers, so that parsing it never delays
-    /// the loop's other connections. Default 64 KiB: a single digit's JSON is under 10 KiB.
+    /// the loop's other connections. Default 64 KiB: a typical JSON request is a few KiB.
     public var maxInlineBodyBytes: Int = 64 * 1024
     /// How long an idle keep-alive connection is kept for the client's next request. Default 75 s, longer
     /// than the 60 s idle timeout of common load balancers (AWS ALB, HAProxy defaults in their guides), so
@@ -47,14 +47,14 @@ public struct HTTPServerConfiguration: Sendable {
     public var drainDelay: Duration = .seconds(0)
     /// After the drain delay, how long in-flight requests get to finish before connections are cut. Default 10 s.
     public var gracePeriod: Duration = .seconds(10)
-    /// The `Server` response field. Default `digits`.
-    public var serverName: String = "digits"
+    /// The `Server` response field. Default `HTTPCore`.
+    public var serverName: String = "HTTPCore"
     /// Called once when shutdown begins (before the drain delay), so the application can report itself not ready.
     public var onShutdown: (@Sendable () -> Void)?
-    /// Renders error responses (400, 404, 408, 413, 503, ...), given the request when there is one (so that
-    /// an application can answer in each protocol's own error format). Default: ``HTTPError/defaultRenderer``.
-    public var errorRenderer: @Sendable (HTTPError, HTTPRequestHead?) -> HTTPResponse = HTTPError.defaultRenderer
-    /// Which browser origins may call the server (CORS). Default none: no CORS fields, preflights get 405.
+    /// How errors outside every route group are written (a route group can have its own format:
+    /// ``Router/group(_:errorFormat:_:)``). Default: ``HTTPErrorFormat/standard``.
+    public var errorFormat: HTTPErrorFormat = .standard
+    /// Which browser origins may call the server (CORS). Default none: no CORS fields, and a preflight gets the plain `OPTIONS` answer (204 with `Allow`), which browsers take as a refusal.
     public var cors: CORSPolicy?
     /// Told of connections and requests, for metrics. Default none.
     public var observer: (any HTTPServerObserver)?

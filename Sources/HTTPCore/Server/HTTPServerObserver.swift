@@ -4,7 +4,7 @@ import Logging
 public struct HTTPExchange: Sendable {
     /// The request's head; `nil` for a request too broken to parse.
     public let head: HTTPRequestHead?
-    /// The route's pattern (`/v2/models/{name}/infer`), or `nil` when no route matched or none was asked.
+    /// The route's pattern (`/users/{id}/orders`), or `nil` when no route matched or none was asked.
     public let routePattern: String?
     /// The status answered; 499 (nginx's "client closed request") when the client left before its answer.
     public let status: Int

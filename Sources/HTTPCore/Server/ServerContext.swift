@@ -24,9 +24,9 @@ struct ServerContext: Sendable {
         self.logger = logger
         var middleware: [any HTTPMiddleware] = []
         if let cors = configuration.cors {
-            middleware.append(CORSMiddleware(policy: cors, renderer: configuration.errorRenderer))
+            middleware.append(CORSMiddleware(policy: cors, serverFormat: configuration.errorFormat))
         }
-        middleware.append(ErrorMiddleware(renderer: configuration.errorRenderer, logger: logger))
+        middleware.append(ErrorMiddleware(serverFormat: configuration.errorFormat, logger: logger))
         middleware.append(ContentCodingMiddleware(maxDecodedBytes: configuration.limits.maxBodyBytes))
         middleware += configuration.middleware
         self.responder = MiddlewareChain(middleware, around: responder)
@@ -42,9 +42,10 @@ struct ServerContext: Sendable {
         tick = max(10_000_000, min(1_000_000_000, shortest / 4))
     }
 
-    /// The response for an error, in the format the application chooses for the request.
-    func errorResponse(_ error: some HTTPResponseError, for head: HTTPRequestHead?) -> HTTPResponse {
-        configuration.errorRenderer(HTTPError(error), head)
+    /// The response for an error raised before routing, in the format of the route group its path is
+    /// under (the server's own without a head or a group).
+    func errorResponse(_ error: HTTPError, for head: HTTPRequestHead?) -> HTTPResponse {
+        (head.flatMap(responder.errorFormat(for:)) ?? configuration.errorFormat).render(error)
     }
 
     /// Answers a routed request through the middleware. The error middleware, outside the application's,
@@ -55,11 +56,7 @@ struct ServerContext: Sendable {
             return try responder.respond(to: request)
         } catch {
             logger.error("middleware failed", metadata: ["error": "\(error)", "request_id": "\(request.requestID)"])
-            return errorResponse(
-                HTTPError(
-                    status: .internalServerError, code: "internal_error",
-                    message: "the server failed to answer; the error is logged with request id \(request.requestID)"),
-                for: request.head)
+            return (request.errorFormat ?? configuration.errorFormat).render(.internalError(requestID: request.requestID))
         }
     }
 

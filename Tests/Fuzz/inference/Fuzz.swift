@@ -21,7 +21,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let request = HTTPRequest(
         head: HTTPRequestHead(method: "POST", target: "/v2/models/m/infer", version: .http1_1, headers: headers),
         body: body)
-    guard let inference = try? InferenceRequest(request, pixelsPerImage: 400, rows: 20, columns: 20, maxImages: 8)
+    let reader = JSONImageReader(input: ImageInput(rows: 20, columns: 20))
+    guard let inference = try? InferenceRequest(request, reader: reader, maxImages: 8)
     else { return 0 }
     precondition((1...8).contains(inference.count), "an image count outside 1...8")
     precondition(inference.pixels.count == inference.count * 400, "pixels that do not match the count")

@@ -2,15 +2,14 @@
 //
 // On every input, beyond "never crashes, never trips AddressSanitizer":
 // - whatever JSONParser accepts, JSONWriter writes back as text that parses to the same value;
-// - whatever the fast request reader accepts, the full path (JSONParser, then ImageDecoder) accepts with
+// - whatever the fast request reader accepts, the full path (JSONParser, then JSONImageReader) accepts with
 //   the same pixels, for a single image and for a batch (so the fast path can never let through what the
 //   strict one refuses);
 // - limits hold: a parse with a value limit never returns a tree with more values than allowed.
 import JSON
-import DigitCore
 
-let decoder = ImageDecoder(rows: 20, columns: 20)
-let fastReader = FastImageReader(rows: 20, columns: 20)
+let decoder = JSONImageReader(input: ImageInput(rows: 20, columns: 20))
+let fastReader = FastImageReader(input: ImageInput(rows: 20, columns: 20))
 
 func valueCount(_ value: JSONValue) -> Int {
     switch value {

@@ -3,12 +3,11 @@
 public struct CORSPolicy: Sendable, Equatable {
     /// `*` for any origin, or exact origins such as `https://app.example.com`.
     public var allowedOrigins: [String]
-    /// Request fields a browser may send. Default: those the service's clients use.
-    public var allowedHeaders = [
-        "content-type", "content-encoding", "accept-encoding", "x-request-id", "inference-header-content-length",
-    ]
-    /// Response fields a script may read beyond the safe ones.
-    public var exposedHeaders = ["X-Request-ID", "Inference-Header-Content-Length"]
+    /// Request fields a browser may send, lowercase. Default: those a JSON API's clients send; an
+    /// application adds its own.
+    public var allowedHeaders = ["content-type", "content-encoding", "accept-encoding", "x-request-id"]
+    /// Response fields a script may read beyond the safe ones. Default: the request id.
+    public var exposedHeaders = ["X-Request-ID"]
     /// How long a browser may cache a preflight answer. Default 10 minutes.
     public var maxAgeSeconds = 600
 

@@ -1,12 +1,11 @@
 import JSON
-import DigitCore
 
 /// The request path's fast reader: the bodies of `/predict` and `/predict/batch`, read straight into
 /// floats in one pass, with no JSON tree and no allocation but the result.
 ///
-/// It accepts only documents that the full path (``JSONParser`` then ``ImageDecoder``) would accept, and
+/// It accepts only documents that the full path (``JSONParser`` then ``JSONImageReader``) would accept, and
 /// gives the same floats: it checks the whole JSON grammar, reads numbers with the same ``JSONNumber``
-/// code, and applies the same rules (shape, range 0 to 1). Anything it does not handle itself — an error
+/// code, and applies ``ImageInput``'s rules (the shape, and ``ImageInput/isValidPixel(_:)`` for each number). Anything it does not handle itself — an error
 /// of any kind, escapes in member names, repeated members — makes it return `nil`, and the full path then
 /// reads the body again and explains the problem. Clients pay for the slow path only when they err.
 struct FastImageReader {
@@ -16,10 +15,10 @@ struct FastImageReader {
     /// A row of zeros to append in one copy, instead of element by element.
     private let zeroRow: [Float]
 
-    init(rows: Int, columns: Int) {
-        self.rows = rows
-        self.columns = columns
-        zeroRow = [Float](repeating: 0, count: max(rows, columns) * max(rows, columns))
+    init(input: ImageInput) {
+        rows = input.rows
+        columns = input.columns
+        zeroRow = [Float](repeating: 0, count: input.pixelCount)
     }
 
     /// The image of `{"pixels": [...]}` or `{"image": [[...], ...]}`, or `nil` to take the full path.
@@ -235,7 +234,9 @@ private struct FastCursor {
             return 1
         }
         index = start
-        guard case .success(let value) = JSONNumber.scan(bytes, at: &index), value >= 0, value <= 1 else { return nil }
+        guard case .success(let value) = JSONNumber.scan(bytes, at: &index), ImageInput.isValidPixel(value) else {
+            return nil
+        }
         return Float(value)
     }
 

@@ -1,0 +1,186 @@
+import HTTPCore
+import JSON
+
+/// One decoded inference request of the Open Inference Protocol: the images, the outputs wanted and how.
+///
+/// Read in steps: where the JSON header ends (the binary tensor extension puts raw tensors after it), the
+/// header as JSON, the one input tensor's description, then its pixels from JSON `data` or the binary part,
+/// every pixel through ``ImageInput``, so a mistake reads as it does on `/predict`.
+struct InferenceRequest {
+    struct RequestedOutput {
+        let name: String
+        let binary: Bool
+    }
+
+    let id: String?
+    let pixels: [Float]
+    let count: Int
+    let requestedOutputs: [RequestedOutput]
+
+    static let outputNames = ["probabilities", "predicted_class"]
+
+    /// The input tensor as the header describes it.
+    private struct TensorDescription {
+        let field: JSONField
+        let datatype: String
+        let shape: [Int]
+        /// Images: the shape's first dimension.
+        var count: Int { shape[0] }
+    }
+
+    init(_ request: HTTPRequest, reader: JSONImageReader, maxImages: Int) throws(HTTPError) {
+        let jsonEnd = try Self.jsonHeaderLength(request)
+        let root = JSONField(try Self.header(request.body[0..<jsonEnd], reader: reader, maxImages: maxImages))
+        do {
+            guard case .object = root.value else { throw root.error("must be a JSON object") }
+            id = try root.optional("id")?.string()
+            requestedOutputs = try Self.requestedOutputs(root)
+            let tensor = try Self.inputTensor(root, input: reader.input)
+            guard tensor.count <= maxImages else { throw HTTPError.batchTooLarge(count: tensor.count, limit: maxImages) }
+            count = tensor.count
+            let binary = request.body[jsonEnd...]
+            pixels =
+                try Self.binaryDataSize(of: tensor) != nil
+                ? Self.binaryPixels(binary, of: tensor, input: reader.input)
+                : Self.jsonPixels(of: tensor, input: reader.input, trailingBytes: binary.count)
+        } catch let error as HTTPError {
+            throw error
+        } catch let error as JSONFieldError {
+            throw .invalidInference(error.path.isEmpty ? "the inference request \(error.problem)" : error.description)
+        } catch let error as ImageInputError {
+            throw .invalidInference(error.message)
+        } catch {
+            throw .invalidInference("\(error)")
+        }
+    }
+
+    /// The binary tensor extension: the JSON header's length, from `Inference-Header-Content-Length`;
+    /// the whole body without it.
+    private static func jsonHeaderLength(_ request: HTTPRequest) throws(HTTPError) -> Int {
+        guard let lengthText = request.headers["Inference-Header-Content-Length"] else { return request.body.count }
+        guard let length = Int(lengthText.trimmingHTTPWhitespace()), (0...request.body.count).contains(length) else {
+            throw .invalidInference(
+                "Inference-Header-Content-Length must be the JSON header's length, 0 to \(request.body.count); got '\(lengthText)'"
+            )
+        }
+        return length
+    }
+
+    /// The JSON header, parsed with the limits of `maxImages` images.
+    private static func header(_ bytes: ArraySlice<UInt8>, reader: JSONImageReader, maxImages: Int)
+        throws(HTTPError) -> JSONValue
+    {
+        do {
+            return try reader.parser(maxImages: maxImages).parse(Array(bytes))
+        } catch {
+            if error.exceedsLimit {
+                throw .invalidInference(
+                    "the inference request holds more arrays or numbers than \(maxImages) images need; send at most \(maxImages) images at once"
+                )
+            }
+            throw .invalidInference("the inference request is not valid JSON: \(error)")
+        }
+    }
+
+    /// The outputs wanted, in the request's order (both when it names none), and whether each is binary.
+    private static func requestedOutputs(_ root: JSONField) throws -> [RequestedOutput] {
+        let binaryAll = try parameter("binary_data_output", of: root)?.bool() ?? false
+        let everyOutput = outputNames.map { RequestedOutput(name: $0, binary: binaryAll) }
+        guard let outputs = try root.optional("outputs") else { return everyOutput }
+        guard case .array = outputs.value else {
+            throw outputs.error("must be an array of {\"name\": ...}, or left out for both outputs")
+        }
+        var requested: [RequestedOutput] = []
+        for output in try outputs.array() {
+            let name = try output["name"].string()
+            guard outputNames.contains(name) else {
+                throw output.error("names '\(name)'; the outputs are \"probabilities\" and \"predicted_class\"")
+            }
+            requested.append(RequestedOutput(name: name, binary: try parameter("binary_data", of: output)?.bool() ?? binaryAll))
+        }
+        return requested.isEmpty ? everyOutput : requested
+    }
+
+    /// The one input, `pixels`: its datatype and a shape of N images, flat or as rows.
+    private static func inputTensor(_ root: JSONField, input: ImageInput) throws -> TensorDescription {
+        let inputs = try root["inputs"].array()
+        guard inputs.count == 1, case .object = inputs[0].value else {
+            throw try root["inputs"].error("must hold one input tensor, \"pixels\"; got \(inputs.count)")
+        }
+        let tensor = inputs[0]
+        let name = try tensor["name"].string()
+        guard name == "pixels" else {
+            throw try tensor["name"].error(
+                "is '\(name)'; the input is named \"pixels\" (see GET /v2/models/{name} for the model's inputs)")
+        }
+        let datatype = try tensor["datatype"].string()
+        guard datatype == "FP32" || datatype == "FP64" else {
+            throw try tensor["datatype"].error("is '\(datatype)'; pixels are FP32 or FP64")
+        }
+        let shapeField = try tensor["shape"]
+        let shape = try shapeField.integers(minimum: 0, maximum: 1_000_000_000)
+        let imageShape = Array(shape.dropFirst())
+        guard imageShape == [input.pixelCount] || imageShape == [input.rows, input.columns], shape[0] >= 1 else {
+            throw shapeField.error(
+                "must be [N, \(input.pixelCount)] or [N, \(input.rows), \(input.columns)] with N at least 1; got \(shape)")
+        }
+        return TensorDescription(field: tensor, datatype: datatype, shape: shape)
+    }
+
+    /// A value in an object's `parameters`, which must be an object when present; nil when absent.
+    private static func parameter(_ key: String, of object: JSONField) throws -> JSONField? {
+        try object.optional("parameters")?.optional(key)
+    }
+
+    private static func binaryDataSize(of tensor: TensorDescription) throws -> Int? {
+        try parameter("binary_data_size", of: tensor.field)?.integer(minimum: 0)
+    }
+
+    /// Pixels from the binary part: little-endian FP32 or FP64 values, exactly as many as the shape says.
+    /// No capacity is reserved from the declared shape before the bytes are there to back it.
+    private static func binaryPixels(_ bytes: ArraySlice<UInt8>, of tensor: TensorDescription, input: ImageInput)
+        throws -> [Float]
+    {
+        let total = tensor.count * input.pixelCount
+        let elementSize = tensor.datatype == "FP32" ? 4 : 8
+        let declared = try binaryDataSize(of: tensor) ?? 0
+        guard declared == total * elementSize, bytes.count == declared else {
+            throw tensor.field.error(
+                "binary data must be \(total * elementSize) bytes (\(total) \(tensor.datatype) values); got binary_data_size \(declared) and \(bytes.count) bytes after the JSON header"
+            )
+        }
+        let values: [Double] = bytes.withUnsafeBytes { raw in
+            (0..<total).map { index in
+                elementSize == 4
+                    ? Double(
+                        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
+                    : Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
+            }
+        }
+        let path = tensor.field.path(of: "binary_data")
+        var pixels: [Float] = []
+        pixels.reserveCapacity(total)
+        for (index, value) in values.enumerated() {
+            pixels.append(try input.pixel(value, path: { "\(path)[\(index)]" }))
+        }
+        return pixels
+    }
+
+    /// Pixels from JSON `data`: flat (N x 400 numbers) or nested as the shape says.
+    private static func jsonPixels(of tensor: TensorDescription, input: ImageInput, trailingBytes: Int) throws
+        -> [Float]
+    {
+        guard trailingBytes == 0 else {
+            throw tensor.field.error("is followed by binary data, but declares no binary_data_size")
+        }
+        let data = try tensor.field["data"]
+        let image = input.imageShape(nested: tensor.shape.count == 3)
+        let shape =
+            ImageInput.isNested(data.value)
+            ? [ImageInput.Dimension(count: tensor.count, unit: "images")] + image
+            : [ImageInput.Dimension(count: tensor.count * input.pixelCount, unit: "numbers")]
+        var pixels: [Float] = []
+        try input.read(data.value, shape: shape[...], path: data.path, into: &pixels)
+        return pixels
+    }
+}

@@ -1,0 +1,130 @@
+import HTTPCore
+import JSON
+
+/// The full reader of `/predict` and `/predict/batch` bodies: the JSON tree, then ``ImageInput``'s rules,
+/// naming the element at fault. The fast reader declines every body with a mistake, and this one explains it.
+///
+/// An image is flat and row-major (`"pixels": [400 numbers]`) or nested (`"image": [[20 numbers] × 20]`).
+struct JSONImageReader: Sendable {
+    let input: ImageInput
+
+    /// The parser for request bodies: no more arrays, objects and values than twice what `maxImages`
+    /// images of this shape need (nested as rows; twice, for a repeated member or an unknown field the
+    /// service ignores), so the tree of a body that is mostly brackets cannot cost many times the body limit.
+    /// NaN and Infinity tokens are let through, so that they are refused by name (by the pixel rule) instead
+    /// of as a syntax error: Python's json module writes them for float('nan').
+    func parser(maxImages: Int) -> JSONParser {
+        // Saturating: a huge configured batch limit means no limit, never an overflow trap.
+        func twice(_ perImage: Int, plus slack: Int) -> Int {
+            let (product, overflow) = maxImages.multipliedReportingOverflow(by: 2 * perImage)
+            return overflow || product > Int.max - slack ? Int.max : product + slack
+        }
+        return JSONParser(
+            allowsNonFiniteTokens: true, maxContainers: twice(input.rows + 1, plus: 256),
+            maxValues: twice(input.pixelCount + input.rows + 1, plus: 1024))
+    }
+
+    /// Reads a request body as JSON; `what` names the document in messages.
+    func json(body: some Collection<UInt8>, maxImages: Int, what: String = "the body") throws(HTTPError) -> JSONValue {
+        guard !body.isEmpty else {
+            throw .invalidJSON("\(what) is empty; send a JSON object such as {\"pixels\": [400 numbers]}")
+        }
+        do {
+            return try parser(maxImages: maxImages).parse(Array(body))
+        } catch {
+            if error.exceedsLimit {
+                throw .tooManyValues(maxImages: maxImages, rows: input.rows, columns: input.columns)
+            }
+            if error.numberOutOfRange {
+                throw HTTPError(
+                    status: .unprocessableContent, code: "invalid_pixels",
+                    message:
+                        "a number at line \(error.line), column \(error.column) is beyond a 64-bit float's range; values must be from 0 (paper) to 1 (ink)"
+                )
+            }
+            throw .invalidJSON("\(what) is not valid JSON: \(error)")
+        }
+    }
+
+    /// `application/json`, with an optional `charset=utf-8` parameter (JSON is UTF-8 by definition, RFC 8259).
+    static func checkContentType(_ value: String?) throws(HTTPError) {
+        guard let value else { throw .unsupportedMediaType(nil) }
+        // What nearly every client sends, recognised without splitting and lowercasing.
+        if value.utf8.elementsEqual("application/json".utf8) { return }
+        let parts = value.split(separator: ";").map { $0.trimmingHTTPWhitespace().lowercased() }
+        guard parts.first == "application/json" else { throw .unsupportedMediaType(value) }
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingHTTPWhitespace() }
+            let charset = pair.count == 2 ? pair[1].trimmingCharacters(equalTo: "\"") : ""
+            guard pair.count == 2, pair[0] == "charset", charset == "utf-8" || charset == "utf8" else {
+                throw .unsupportedMediaType(value)
+            }
+        }
+    }
+
+    /// The image of a `/predict` body: `{"pixels": [...]}` or `{"image": [[...], ...]}`.
+    func singleImage(from body: JSONValue) throws(HTTPError) -> [Float] {
+        let document = try object(
+            body, allowed: ["pixels", "image"], example: "{\"pixels\": [\(input.pixelCount) numbers]}")
+        // A repeated member counts once, with its last value, as in most parsers.
+        let pixels = try? document.optional("pixels")
+        let image = try? document.optional("image")
+        switch (pixels, image) {
+        case (let pixels?, nil): return try read(pixels, nested: false)
+        case (nil, let image?): return try read(image, nested: true)
+        case (.some, .some): throw .invalidRequest("send either \"pixels\" or \"image\", not both")
+        case (nil, nil):
+            throw .invalidRequest(
+                "the body needs \"pixels\" (\(input.pixelCount) numbers, row-major) or \"image\" (\(input.rows) rows of \(input.columns) numbers)"
+            )
+        }
+    }
+
+    /// The images of a `/predict/batch` body, `{"images": [image, ...]}`, each image flat or nested.
+    func batch(from body: JSONValue, limit: Int) throws(HTTPError) -> (pixels: [Float], count: Int) {
+        let document = try object(
+            body, allowed: ["images"], example: "{\"images\": [[\(input.pixelCount) numbers], ...]}")
+        guard let images = try? document.optional("images") else {
+            throw .invalidRequest(
+                "the body needs \"images\": an array of images, each \(input.pixelCount) numbers or \(input.rows) rows of \(input.columns)"
+            )
+        }
+        guard case .array(let elements) = images.value else {
+            throw .invalidRequest("images must be an array of images; got \(images.value.typeName)")
+        }
+        guard !elements.isEmpty else { throw .invalidRequest("images must hold at least one image") }
+        guard elements.count <= limit else { throw .batchTooLarge(count: elements.count, limit: limit) }
+        var pixels: [Float] = []
+        pixels.reserveCapacity(elements.count * input.pixelCount)
+        for (index, element) in elements.enumerated() {
+            pixels += try read(JSONField(element, path: images.path(of: index)), nested: ImageInput.isNested(element))
+        }
+        return (pixels, elements.count)
+    }
+
+    /// One image in the shape it was sent in.
+    private func read(_ field: JSONField, nested: Bool) throws(HTTPError) -> [Float] {
+        var pixels: [Float] = []
+        pixels.reserveCapacity(input.pixelCount)
+        do {
+            try input.read(field.value, shape: input.imageShape(nested: nested)[...], path: field.path, into: &pixels)
+        } catch {
+            throw .invalidImage(error, nested: nested)
+        }
+        return pixels
+    }
+
+    /// The body as an object with only `allowed` members.
+    private func object(_ body: JSONValue, allowed: [String], example: String) throws(HTTPError) -> JSONField {
+        let document = JSONField(body)
+        guard case .object(let members) = body else {
+            throw .invalidRequest("the body must be a JSON object such as \(example); got \(body.typeName)")
+        }
+        if let unknown = members.first(where: { !allowed.contains($0.key) }) {
+            throw .invalidRequest(
+                "unknown field \"\(unknown.key)\"; the body takes "
+                    + allowed.map { "\"\($0)\"" }.joined(separator: " or "))
+        }
+        return document
+    }
+}

@@ -1,0 +1,80 @@
+import HTTPCore
+import JSON
+
+/// The service's errors: each an ``HTTPError`` with a stable code and a message that says what to fix.
+/// Where they are written is the route group's choice: `{"error": {"code", "message"}}` for the service's
+/// own routes, `{"error": "..."}` for the inference protocol's (``HTTPErrorFormat/inferenceProtocol``).
+extension HTTPError {
+    /// 400: the body is not JSON.
+    static func invalidJSON(_ message: String) -> HTTPError {
+        HTTPError(status: .badRequest, code: "invalid_json", message: message)
+    }
+
+    /// 415: the body is declared as something other than JSON.
+    static func unsupportedMediaType(_ contentType: String?) -> HTTPError {
+        HTTPError(
+            status: .unsupportedMediaType, code: "unsupported_media_type",
+            message: (contentType.map { "Content-Type '\($0)' is not supported" } ?? "the request has no Content-Type")
+                + "; send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json')")
+    }
+
+    /// 422: well-formed JSON of the wrong overall shape (not an object, missing or unknown fields).
+    static func invalidRequest(_ message: String) -> HTTPError {
+        HTTPError(status: .unprocessableContent, code: "invalid_request", message: message)
+    }
+
+    /// 422: an image that breaks ``ImageInput``'s rules; `invalid_image` when it was sent as rows,
+    /// `invalid_pixels` when flat.
+    static func invalidImage(_ error: ImageInputError, nested: Bool) -> HTTPError {
+        HTTPError(
+            status: .unprocessableContent, code: nested ? "invalid_image" : "invalid_pixels", message: error.message)
+    }
+
+    /// 413: a body holding more arrays or numbers than `maxImages` images of `rows` x `columns` could need.
+    static func tooManyValues(maxImages: Int, rows: Int, columns: Int) -> HTTPError {
+        HTTPError(
+            status: .contentTooLarge, code: "too_many_values",
+            message:
+                "the body holds more arrays or numbers than \(maxImages) images of \(rows)x\(columns) need; send at most \(maxImages) images at once"
+        )
+    }
+
+    /// 413: more images than the batch limit.
+    static func batchTooLarge(count: Int, limit: Int) -> HTTPError {
+        HTTPError(
+            status: .contentTooLarge, code: "batch_too_large",
+            message: "the request holds \(count) images; the limit is \(limit): split it into smaller batches")
+    }
+
+    /// 400: an inference request the protocol cannot take.
+    static func invalidInference(_ message: String) -> HTTPError {
+        HTTPError(status: .badRequest, code: "invalid_inference_request", message: message)
+    }
+
+    /// 404: a model this server does not serve.
+    static func unknownModel(_ name: String, served: String) -> HTTPError {
+        HTTPError(
+            status: .notFound, code: "model_not_found",
+            message: "model '\(name)' is not served here; this server serves '\(served)'")
+    }
+
+    /// 404: a version the model does not have.
+    static func unknownVersion(_ version: String, model: String) -> HTTPError {
+        HTTPError(
+            status: .notFound, code: "model_not_found",
+            message: "model '\(model)' has no version '\(version)'; its only version is 1")
+    }
+
+    /// 503: draining; a balancer should send the request elsewhere.
+    static let notReady = HTTPError(
+        status: .serviceUnavailable, code: "not_ready",
+        message: "the server is shutting down and takes no new work; retry on another replica")
+}
+
+extension HTTPErrorFormat {
+    /// The Open Inference Protocol's error body, `{"error": "message"}`, as its clients (Triton's, KServe's)
+    /// expect it.
+    static let inferenceProtocol = HTTPErrorFormat { error in
+        body(.object([JSONMember("error", .string(error.message))]), for: error)
+    }
+}
