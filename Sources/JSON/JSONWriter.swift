@@ -40,14 +40,15 @@ public enum JSONWriter {
         case .string(let text): writeString(text, into: &output)
         case .array(let elements):
             let inline = !pretty || elements.allSatisfy(\.isScalar)
-            writeContainer(elements, open: "[", close: "]", inline: inline, pretty: pretty, level: level, into: &output) {
+            writeContainer(elements, open: UInt8(ascii: "["), close: UInt8(ascii: "]"), inline: inline, pretty: pretty, level: level, into: &output) {
                 element, output in write(element, into: &output, pretty: pretty, level: level + 1)
             }
         case .object(let members):
-            writeContainer(members, open: "{", close: "}", inline: !pretty, pretty: pretty, level: level, into: &output) {
+            writeContainer(members, open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), inline: !pretty, pretty: pretty, level: level, into: &output) {
                 member, output in
                 writeString(member.key, into: &output)
-                output.appendText(pretty ? ": " : ":")
+                output.append(UInt8(ascii: ":"))
+                if pretty { output.append(UInt8(ascii: " ")) }
                 write(member.value, into: &output, pretty: pretty, level: level + 1)
             }
         }
@@ -82,6 +83,19 @@ public enum JSONWriter {
     /// The one JSON string escaper.
     public static func writeString(_ value: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        // Most strings (keys, names, messages) need no escape: checked over the bytes, then one copy.
+        var text = value
+        let plain = text.withUTF8 { bytes in
+            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                return false
+            }
+            output.append(contentsOf: bytes)
+            return true
+        }
+        if plain {
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output.appendText("\\\"")
@@ -101,17 +115,20 @@ public enum JSONWriter {
     }
 
     private static func writeContainer<Element>(
-        _ items: [Element], open: String, close: String, inline: Bool, pretty: Bool, level: Int,
+        _ items: [Element], open: UInt8, close: UInt8, inline: Bool, pretty: Bool, level: Int,
         into output: inout [UInt8], writeItem: (Element, inout [UInt8]) -> Void
     ) {
-        output.appendText(open)
+        output.append(open)
         guard !items.isEmpty else {
-            output.appendText(close)
+            output.append(close)
             return
         }
-        let indent = String(repeating: "  ", count: level + 1)
+        let indent = inline ? "" : String(repeating: "  ", count: level + 1)
         for (index, item) in items.enumerated() {
-            if index > 0 { output.appendText(inline && pretty ? ", " : ",") }
+            if index > 0 {
+                output.append(UInt8(ascii: ","))
+                if inline && pretty { output.append(UInt8(ascii: " ")) }
+            }
             if !inline {
                 output.append(UInt8(ascii: "\n"))
                 output.appendText(indent)
@@ -122,7 +139,7 @@ public enum JSONWriter {
             output.append(UInt8(ascii: "\n"))
             output.appendText(String(repeating: "  ", count: level))
         }
-        output.appendText(close)
+        output.append(close)
     }
 }
 
@@ -139,6 +156,7 @@ extension Array where Element == UInt8 {
     /// Appends `text`'s UTF-8 bytes as one copy. Why: `append(contentsOf: text.utf8)` goes through the
     /// generic sequence path, about 170 instructions per call; a response head and an access-log line
     /// make twenty such calls each per request.
+    @inlinable
     public mutating func appendText(_ text: String) {
         var text = text
         text.withUTF8 { append(contentsOf: $0) }
