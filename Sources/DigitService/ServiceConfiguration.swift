@@ -2,12 +2,19 @@ import HTTPCore
 
 /// What `digits serve` is told: the model, the test split for `/evaluate`, the service's own limits and
 /// the HTTP server's settings.
+/// Its defaults are the service's defaults: `digits serve`'s help text reads them from here.
 public struct ServiceConfiguration: Sendable {
-    /// The model file. Default `data/models/binary.json`.
-    public var modelPath = "data/models/binary.json"
-    /// The test split that `GET /evaluate` reports on (never the training data).
-    public var testImagesPath = "data/digits-test-X.npy"
-    public var testLabelsPath = "data/digits-test-y.npy"
+    /// The bundled binary model, relative to the project's top folder.
+    public static let bundledModelPath = "data/models/binary.json"
+    /// The bundled test split.
+    public static let bundledTestImagesPath = "data/digits-test-X.npy"
+    public static let bundledTestLabelsPath = "data/digits-test-y.npy"
+
+    /// The model file. Default: the bundled binary model.
+    public var modelPath = bundledModelPath
+    /// The test split that `GET /evaluate` reports on (never the training data). Default: the bundled one.
+    public var testImagesPath = bundledTestImagesPath
+    public var testLabelsPath = bundledTestLabelsPath
     /// Images per `/predict/batch` request at most (413 above it). Default 10,000.
     public var maxBatchImages = 10_000
     /// The HTTP server: address, port, limits, timeouts, drain.

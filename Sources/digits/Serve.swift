@@ -2,6 +2,7 @@ import ArgumentParser
 import DigitCore
 import DigitService
 import HTTPCore
+import JSON
 import Logging
 
 import Glibc
@@ -19,31 +20,31 @@ struct Serve: ParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on, IPv4 or IPv6. [env: DIGITS_HOST] (default: 0.0.0.0)")
+    @Option(help: "Address to listen on, IPv4 or IPv6. [env: DIGITS_HOST] (default: \(Defaults.http.host))")
     var host: String?
 
-    @Option(help: "Port to listen on; 0 picks a free one. [env: DIGITS_PORT] (default: 8080)")
+    @Option(help: "Port to listen on; 0 picks a free one. [env: DIGITS_PORT] (default: \(Defaults.http.port))")
     var port: Int?
 
-    @Option(help: "The model file. [env: DIGITS_MODEL] (default: data/models/binary.json)")
+    @Option(help: "The model file. [env: DIGITS_MODEL] (default: \(Defaults.service.modelPath))")
     var model: String?
 
-    @Option(help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: data/digits-test-X.npy)")
+    @Option(help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: \(Defaults.service.testImagesPath))")
     var testImages: String?
 
-    @Option(help: "Their labels. [env: DIGITS_TEST_LABELS] (default: data/digits-test-y.npy)")
+    @Option(help: "Their labels. [env: DIGITS_TEST_LABELS] (default: \(Defaults.service.testLabelsPath))")
     var testLabels: String?
 
-    @Option(help: "Images per batch request at most (413 above). [env: DIGITS_MAX_BATCH] (default: 10000)")
+    @Option(help: "Images per batch request at most (413 above). [env: DIGITS_MAX_BATCH] (default: \(Defaults.service.maxBatchImages))")
     var maxBatch: Int?
 
-    @Option(help: "Request body bytes at most (413 above). [env: DIGITS_MAX_BODY_BYTES] (default: 67108864)")
+    @Option(help: "Request body bytes at most (413 above). [env: DIGITS_MAX_BODY_BYTES] (default: \(Defaults.http.limits.maxBodyBytes))")
     var maxBodyBytes: Int?
 
-    @Option(help: "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: 16384)")
+    @Option(help: "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: \(Defaults.http.limits.maxHeaderBytes))")
     var maxHeaderBytes: Int?
 
-    @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: 1024)")
+    @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: \(Defaults.http.maxConnections))")
     var maxConnections: Int?
 
     @Option(
@@ -55,26 +56,26 @@ struct Serve: ParsableCommand {
     @Option(help: "Event loops (threads that own connections). [env: DIGITS_EVENT_LOOPS] (default: one per online CPU)")
     var eventLoops: Int?
 
-    @Option(help: "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: 10)")
+    @Option(help: "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: \(Defaults.seconds(\.headerTimeout)))")
     var headerTimeout: Double?
 
-    @Option(help: "Seconds between pieces of a request body (408 after). [env: DIGITS_BODY_TIMEOUT] (default: 10)")
+    @Option(help: "Seconds between pieces of a request body (408 after). [env: DIGITS_BODY_TIMEOUT] (default: \(Defaults.seconds(\.bodyTimeout)))")
     var bodyTimeout: Double?
 
-    @Option(help: "Seconds an idle keep-alive connection is kept. [env: DIGITS_IDLE_TIMEOUT] (default: 75)")
+    @Option(help: "Seconds an idle keep-alive connection is kept. [env: DIGITS_IDLE_TIMEOUT] (default: \(Defaults.seconds(\.idleTimeout)))")
     var idleTimeout: Double?
 
-    @Option(help: "Seconds a client may take none of a response. [env: DIGITS_WRITE_TIMEOUT] (default: 30)")
+    @Option(help: "Seconds a client may take none of a response. [env: DIGITS_WRITE_TIMEOUT] (default: \(Defaults.seconds(\.writeTimeout)))")
     var writeTimeout: Double?
 
     @Option(
         help:
-            "Seconds to keep serving after SIGTERM while GET /model answers 503. [env: DIGITS_DRAIN_DELAY] (default: 0)"
+            "Seconds to keep serving after SIGTERM while GET /model answers 503. [env: DIGITS_DRAIN_DELAY] (default: \(Defaults.seconds(\.drainDelay)))"
     )
     var drainDelay: Double?
 
     @Option(
-        help: "Seconds in-flight requests get to finish after the drain delay. [env: DIGITS_GRACE_PERIOD] (default: 10)"
+        help: "Seconds in-flight requests get to finish after the drain delay. [env: DIGITS_GRACE_PERIOD] (default: \(Defaults.seconds(\.gracePeriod)))"
     )
     var gracePeriod: Double?
 
@@ -141,7 +142,7 @@ struct Serve: ParsableCommand {
             maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, parse: { Int($0) },
             valid: { $0 >= 1 })
         let origins = try Setting.resolve(corsOrigins, "DIGITS_CORS_ORIGINS", default: "", parse: { $0 })
-            .split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+            .split(separator: ",").map { $0.trimmingCharacters(equalTo: " ") }.filter { !$0.isEmpty }
         if let bad = origins.first(where: { $0 != "*" && !($0.hasPrefix("http://") || $0.hasPrefix("https://")) }) {
             throw ValidationError(
                 "a CORS origin is * or a scheme and host such as https://app.example.com; got '\(bad)'")
@@ -160,6 +161,18 @@ struct Serve: ParsableCommand {
             gracePeriod, "DIGITS_GRACE_PERIOD", default: http.gracePeriod, allowZero: true)
         configuration.http = http
         return configuration
+    }
+}
+
+/// The defaults, as the configuration types set them: the one place they are written down.
+enum Defaults {
+    static let service = ServiceConfiguration()
+    static var http: HTTPServerConfiguration { service.http }
+
+    /// A duration setting's default, in the seconds its flag takes.
+    static func seconds(_ setting: KeyPath<HTTPServerConfiguration, Duration>) -> String {
+        let (seconds, attoseconds) = http[keyPath: setting].components
+        return JSONWriter.number(Double(seconds) + Double(attoseconds) / 1e18)
     }
 }
 

@@ -10,7 +10,7 @@ public struct DenseLayer: Equatable, Sendable {
     public internal(set) var weights: [Float]
     public internal(set) var bias: [Float]
 
-    /// Creates a layer; the caller guarantees the sizes (``ModelFile`` validates untrusted ones).
+    /// Creates a layer; the caller guarantees the sizes (``Model/init(jsonBytes:)`` validates untrusted ones).
     public init(inputSize: Int, units: Int, activation: Activation, weights: [Float], bias: [Float]) {
         precondition(inputSize > 0 && units > 0, "a layer needs at least one input and one unit")
         precondition(weights.count == inputSize * units, "weights must hold inputSize × units values")

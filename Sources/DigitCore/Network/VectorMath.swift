@@ -1,5 +1,5 @@
-/// The two kernels every dense layer is made of, over raw pointers so that no bounds or
-/// copy-on-write checks sit in the inner loop.
+/// The three kernels the dense layers are made of (a dot product, four dot products sharing one input, and
+/// a scaled add), over raw pointers so that no bounds or copy-on-write checks sit in the inner loop.
 ///
 /// Floating-point addition is not associative, so the compiler will not vectorise a plain
 /// reduction loop; the dot product accumulates eight lanes explicitly instead. The lane order is

@@ -1,18 +1,19 @@
 import ArgumentParser
 import DigitCore
+import DigitService
 
-/// The bundled files, relative to the project's top folder (where the README's commands run).
+/// The bundled files, relative to the project's top folder (where the README's commands run); the model
+/// and the test split are the service's defaults.
 enum DefaultPaths {
-    static let binaryModel = "data/models/binary.json"
+    static let binaryModel = ServiceConfiguration.bundledModelPath
     static let trainImages = "data/digits-train-X.npy"
     static let trainLabels = "data/digits-train-y.npy"
-    static let testImages = "data/digits-test-X.npy"
-    static let testLabels = "data/digits-test-y.npy"
+    static let testImages = ServiceConfiguration.bundledTestImagesPath
+    static let testLabels = ServiceConfiguration.bundledTestLabelsPath
 }
 
 /// Labels in the bundled data are digits, so a set holds classes 0 to 9 at least.
 let digitClassCount = 10
-
 /// The labelled images to evaluate on.
 struct TestDataOptions: ParsableArguments {
     @Option(
@@ -38,33 +39,3 @@ struct TestDataOptions: ParsableArguments {
     }
 }
 
-/// A failure to report as one line on standard error, with exit status 1.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-
-    init(_ description: String) {
-        self.description = description
-    }
-}
-
-/// A comma-separated list option such as `--hidden 256,128`.
-struct CommaSeparated<Element: ExpressibleByArgument>: ExpressibleByArgument {
-    let values: [Element]
-
-    init?(argument: String) {
-        var values: [Element] = []
-        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let value = Element(argument: part.trimmingCharacters(in: " ")) else { return nil }
-            values.append(value)
-        }
-        self.values = values
-    }
-}
-
-extension Activation: ExpressibleByArgument {}
-
-extension Substring {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
-    }
-}
