@@ -31,7 +31,9 @@ public struct JSONField: Sendable {
     /// A required member (the last one, when a key is repeated).
     public subscript(key: String) -> JSONField {
         get throws(JSONFieldError) {
-            guard let member = try optional(key) else { throw JSONFieldError(path: path(of: key), problem: "is missing") }
+            guard let member = try optional(key) else {
+                throw JSONFieldError(path: path(of: key), problem: "is missing")
+            }
             return member
         }
     }

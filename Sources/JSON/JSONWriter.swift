@@ -40,11 +40,17 @@ public enum JSONWriter {
         case .string(let text): writeString(text, into: &output)
         case .array(let elements):
             let inline = !pretty || elements.allSatisfy(\.isScalar)
-            writeContainer(elements, open: UInt8(ascii: "["), close: UInt8(ascii: "]"), inline: inline, pretty: pretty, level: level, into: &output) {
+            writeContainer(
+                elements, open: UInt8(ascii: "["), close: UInt8(ascii: "]"), inline: inline, pretty: pretty,
+                level: level, into: &output
+            ) {
                 element, output in write(element, into: &output, pretty: pretty, level: level + 1)
             }
         case .object(let members):
-            writeContainer(members, open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), inline: !pretty, pretty: pretty, level: level, into: &output) {
+            writeContainer(
+                members, open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), inline: !pretty, pretty: pretty,
+                level: level, into: &output
+            ) {
                 member, output in
                 writeString(member.key, into: &output)
                 output.append(UInt8(ascii: ":"))

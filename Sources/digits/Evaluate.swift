@@ -1,6 +1,6 @@
-import JSON
 import ArgumentParser
 import DigitCore
+import JSON
 
 /// `digits evaluate`: the original's evaluation report for a model on the test split.
 struct Evaluate: ParsableCommand {

@@ -1,7 +1,6 @@
 import ArgumentParser
-import HTTPCore
-
 import Glibc
+import HTTPCore
 
 /// `digits healthcheck`: `GET /model` and exit 0 on 200, 1 otherwise, for a container's HEALTHCHECK
 /// (the runtime image has no curl).
@@ -29,7 +28,8 @@ struct Healthcheck: ParsableCommand {
             throw ValidationError("--url must be an http:// URL such as http://127.0.0.1:8080/model; got '\(target)'")
         }
         do {
-            let result = try HTTPHealthProbe.get(host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
+            let result = try HTTPHealthProbe.get(
+                host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
             if result.status == 200 {
                 print("healthy: \(target) answered \(result.status) \(result.reasonPhrase)")
             } else {

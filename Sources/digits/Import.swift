@@ -1,6 +1,6 @@
-import JSON
 import ArgumentParser
 import DigitCore
+import JSON
 
 /// `digits import`: turns Keras-style weights saved with `np.savez` into a model file.
 struct Import: ParsableCommand {

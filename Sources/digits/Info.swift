@@ -1,6 +1,6 @@
-import JSON
 import ArgumentParser
 import DigitCore
+import JSON
 
 /// `digits info`: what the original's `get_model_info` returned, plus the file's identity and provenance.
 struct Info: ParsableCommand {

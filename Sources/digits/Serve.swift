@@ -1,11 +1,10 @@
 import ArgumentParser
 import DigitCore
 import DigitService
+import Glibc
 import HTTPCore
 import JSON
 import Logging
-
-import Glibc
 
 /// `digits serve`: the HTTP service. Every setting comes from its flag, else its environment variable,
 /// else the documented default.
@@ -29,22 +28,35 @@ struct Serve: ParsableCommand {
     @Option(help: "The model file. [env: DIGITS_MODEL] (default: \(Defaults.service.modelPath))")
     var model: String?
 
-    @Option(help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: \(Defaults.service.testImagesPath))")
+    @Option(
+        help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: \(Defaults.service.testImagesPath))")
     var testImages: String?
 
     @Option(help: "Their labels. [env: DIGITS_TEST_LABELS] (default: \(Defaults.service.testLabelsPath))")
     var testLabels: String?
 
-    @Option(help: "Images per batch request at most (413 above). [env: DIGITS_MAX_BATCH] (default: \(Defaults.service.maxBatchImages))")
+    @Option(
+        help:
+            "Images per batch request at most (413 above). [env: DIGITS_MAX_BATCH] (default: \(Defaults.service.maxBatchImages))"
+    )
     var maxBatch: Int?
 
-    @Option(help: "Request body bytes at most (413 above). [env: DIGITS_MAX_BODY_BYTES] (default: \(Defaults.http.limits.maxBodyBytes))")
+    @Option(
+        help:
+            "Request body bytes at most (413 above). [env: DIGITS_MAX_BODY_BYTES] (default: \(Defaults.http.limits.maxBodyBytes))"
+    )
     var maxBodyBytes: Int?
 
-    @Option(help: "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: \(Defaults.http.limits.maxHeaderBytes))")
+    @Option(
+        help:
+            "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: \(Defaults.http.limits.maxHeaderBytes))"
+    )
     var maxHeaderBytes: Int?
 
-    @Option(help: "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: \(Defaults.http.maxConnections))")
+    @Option(
+        help:
+            "Open connections at most (503 above). [env: DIGITS_MAX_CONNECTIONS] (default: \(Defaults.http.maxConnections))"
+    )
     var maxConnections: Int?
 
     @Option(
@@ -56,16 +68,28 @@ struct Serve: ParsableCommand {
     @Option(help: "Event loops (threads that own connections). [env: DIGITS_EVENT_LOOPS] (default: one per online CPU)")
     var eventLoops: Int?
 
-    @Option(help: "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: \(Defaults.seconds(\.headerTimeout)))")
+    @Option(
+        help:
+            "Seconds to receive a request's head (408 after). [env: DIGITS_HEADER_TIMEOUT] (default: \(Defaults.seconds(\.headerTimeout)))"
+    )
     var headerTimeout: Double?
 
-    @Option(help: "Seconds between pieces of a request body (408 after). [env: DIGITS_BODY_TIMEOUT] (default: \(Defaults.seconds(\.bodyTimeout)))")
+    @Option(
+        help:
+            "Seconds between pieces of a request body (408 after). [env: DIGITS_BODY_TIMEOUT] (default: \(Defaults.seconds(\.bodyTimeout)))"
+    )
     var bodyTimeout: Double?
 
-    @Option(help: "Seconds an idle keep-alive connection is kept. [env: DIGITS_IDLE_TIMEOUT] (default: \(Defaults.seconds(\.idleTimeout)))")
+    @Option(
+        help:
+            "Seconds an idle keep-alive connection is kept. [env: DIGITS_IDLE_TIMEOUT] (default: \(Defaults.seconds(\.idleTimeout)))"
+    )
     var idleTimeout: Double?
 
-    @Option(help: "Seconds a client may take none of a response. [env: DIGITS_WRITE_TIMEOUT] (default: \(Defaults.seconds(\.writeTimeout)))")
+    @Option(
+        help:
+            "Seconds a client may take none of a response. [env: DIGITS_WRITE_TIMEOUT] (default: \(Defaults.seconds(\.writeTimeout)))"
+    )
     var writeTimeout: Double?
 
     @Option(
@@ -75,7 +99,8 @@ struct Serve: ParsableCommand {
     var drainDelay: Double?
 
     @Option(
-        help: "Seconds in-flight requests get to finish after the drain delay. [env: DIGITS_GRACE_PERIOD] (default: \(Defaults.seconds(\.gracePeriod)))"
+        help:
+            "Seconds in-flight requests get to finish after the drain delay. [env: DIGITS_GRACE_PERIOD] (default: \(Defaults.seconds(\.gracePeriod)))"
     )
     var gracePeriod: Double?
 

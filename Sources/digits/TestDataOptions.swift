@@ -38,4 +38,3 @@ struct TestDataOptions: ParsableArguments {
         return all.keeping(classes: model.classes)
     }
 }
-

@@ -1,14 +1,13 @@
-import JSON
 import ArgumentParser
 import DigitCore
+import Glibc
+import JSON
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-
-import Glibc
 
 /// `digits train`: trains a model on the training split and writes a model file.
 struct Train: ParsableCommand {

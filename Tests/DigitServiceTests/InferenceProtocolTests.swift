@@ -148,8 +148,14 @@ struct InferenceProtocolTests {
                 "named \"pixels\""
             ),
             (#"{"inputs": [{"name": "pixels", "datatype": "INT8", "shape": [1, 400], "data": []}]}"#, "FP32 or FP64"),
-            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#, "shape must be [N, 400]"),
-            (#"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#, "inputs[0].data must hold 400 numbers; got 1"),
+            (
+                #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 399], "data": []}]}"#,
+                "shape must be [N, 400]"
+            ),
+            (
+                #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": [0.5]}]}"#,
+                "inputs[0].data must hold 400 numbers; got 1"
+            ),
             (
                 #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": ["a"]}]}"#,
                 "must hold 400 numbers"

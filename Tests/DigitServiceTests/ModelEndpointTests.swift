@@ -1,6 +1,6 @@
-import JSON
 import DigitCore
 import Foundation
+import JSON
 import Testing
 
 @testable import DigitService

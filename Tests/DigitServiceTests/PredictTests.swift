@@ -1,6 +1,6 @@
 import DigitCore
-import HTTPCore
 import Foundation
+import HTTPCore
 import Testing
 
 @testable import DigitService

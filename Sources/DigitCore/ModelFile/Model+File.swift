@@ -46,7 +46,8 @@ extension Model {
         ])
         let format = try root["format"].string()
         guard format == Self.formatName else {
-            throw JSONFieldError(path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
+            throw JSONFieldError(
+                path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
         }
         let version = try root["format_version"].integer()
         guard version == Self.formatVersion else {
@@ -67,7 +68,9 @@ extension Model {
         }
         var inputs = inputShape.reduce(1, *)
         let layerReaders = try root["layers"].array()
-        guard !layerReaders.isEmpty else { throw JSONFieldError(path: "layers", problem: "must hold at least one layer") }
+        guard !layerReaders.isEmpty else {
+            throw JSONFieldError(path: "layers", problem: "must hold at least one layer")
+        }
         var layers: [DenseLayer] = []
         for reader in layerReaders {
             let layer = try Self.readLayer(reader, inputs: inputs)

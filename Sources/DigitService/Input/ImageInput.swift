@@ -38,7 +38,8 @@ struct ImageInput: Sendable {
         throw ImageInputError(
             path: path(),
             problem:
-                "is \(JSONWriter.number(number)); values must be from 0 (paper) to 1 (ink), so divide 0-255 values by 255")
+                "is \(JSONWriter.number(number)); values must be from 0 (paper) to 1 (ink), so divide 0-255 values by 255"
+        )
     }
 
     /// One level of a nested array: how many elements, and what they are called in a message.
@@ -63,7 +64,9 @@ struct ImageInput: Sendable {
     /// Appends the numbers of `value`, an array nested exactly as `shape` says (400 numbers; 20 rows of
     /// 20; N images of 20 rows), row-major, each checked by the pixel rule; an error names the element by
     /// `path`.
-    func read(_ value: JSONValue, shape: ArraySlice<Dimension>, path: String, into pixels: inout [Float])
+    func read(
+        _ value: JSONValue, shape: ArraySlice<Dimension>, path: String, into pixels: inout [Float]
+    )
         throws(ImageInputError)
     {
         guard let (count, unit) = shape.first.map({ ($0.count, $0.unit) }) else {

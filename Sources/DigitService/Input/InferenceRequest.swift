@@ -36,7 +36,9 @@ struct InferenceRequest {
             id = try root.optional("id")?.string()
             requestedOutputs = try Self.requestedOutputs(root)
             let tensor = try Self.inputTensor(root, input: reader.input)
-            guard tensor.count <= maxImages else { throw HTTPError.batchTooLarge(count: tensor.count, limit: maxImages) }
+            guard tensor.count <= maxImages else {
+                throw HTTPError.batchTooLarge(count: tensor.count, limit: maxImages)
+            }
             count = tensor.count
             let binary = request.body[jsonEnd...]
             pixels =
@@ -67,7 +69,9 @@ struct InferenceRequest {
     }
 
     /// The JSON header, parsed with the limits of `maxImages` images.
-    private static func header(_ bytes: ArraySlice<UInt8>, reader: JSONImageReader, maxImages: Int)
+    private static func header(
+        _ bytes: ArraySlice<UInt8>, reader: JSONImageReader, maxImages: Int
+    )
         throws(HTTPError) -> JSONValue
     {
         do {
@@ -96,7 +100,8 @@ struct InferenceRequest {
             guard outputNames.contains(name) else {
                 throw output.error("names '\(name)'; the outputs are \"probabilities\" and \"predicted_class\"")
             }
-            requested.append(RequestedOutput(name: name, binary: try parameter("binary_data", of: output)?.bool() ?? binaryAll))
+            requested.append(
+                RequestedOutput(name: name, binary: try parameter("binary_data", of: output)?.bool() ?? binaryAll))
         }
         return requested.isEmpty ? everyOutput : requested
     }
@@ -122,7 +127,8 @@ struct InferenceRequest {
         let imageShape = Array(shape.dropFirst())
         guard imageShape == [input.pixelCount] || imageShape == [input.rows, input.columns], shape[0] >= 1 else {
             throw shapeField.error(
-                "must be [N, \(input.pixelCount)] or [N, \(input.rows), \(input.columns)] with N at least 1; got \(shape)")
+                "must be [N, \(input.pixelCount)] or [N, \(input.rows), \(input.columns)] with N at least 1; got \(shape)"
+            )
         }
         return TensorDescription(field: tensor, datatype: datatype, shape: shape)
     }
@@ -138,7 +144,9 @@ struct InferenceRequest {
 
     /// Pixels from the binary part: little-endian FP32 or FP64 values, exactly as many as the shape says.
     /// No capacity is reserved from the declared shape before the bytes are there to back it.
-    private static func binaryPixels(_ bytes: ArraySlice<UInt8>, of tensor: TensorDescription, input: ImageInput)
+    private static func binaryPixels(
+        _ bytes: ArraySlice<UInt8>, of tensor: TensorDescription, input: ImageInput
+    )
         throws -> [Float]
     {
         let total = tensor.count * input.pixelCount
@@ -153,8 +161,11 @@ struct InferenceRequest {
             (0..<total).map { index in
                 elementSize == 4
                     ? Double(
-                        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
-                    : Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
+                        Float(
+                            bitPattern: UInt32(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
+                    : Double(
+                        bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
             }
         }
         let path = tensor.field.path(of: "binary_data")
@@ -167,7 +178,9 @@ struct InferenceRequest {
     }
 
     /// Pixels from JSON `data`: flat (N x 400 numbers) or nested as the shape says.
-    private static func jsonPixels(of tensor: TensorDescription, input: ImageInput, trailingBytes: Int) throws
+    private static func jsonPixels(
+        of tensor: TensorDescription, input: ImageInput, trailingBytes: Int
+    ) throws
         -> [Float]
     {
         guard trailingBytes == 0 else {

@@ -36,7 +36,8 @@ public struct HTTPErrorFormat: Sendable {
         body(
             .object([
                 JSONMember(
-                    "error", .object([JSONMember("code", .string(error.code)), JSONMember("message", .string(error.message))]))
+                    "error",
+                    .object([JSONMember("code", .string(error.code)), JSONMember("message", .string(error.message))]))
             ]), for: error)
     }
 

@@ -269,7 +269,9 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Parses header (or trailer) field lines.
-    private func parseFields(_ lines: ArraySlice<Range<Int>>, sizeAlreadyUsed: Int) throws(HTTPParserError) -> HTTPHeaders {
+    private func parseFields(
+        _ lines: ArraySlice<Range<Int>>, sizeAlreadyUsed: Int
+    ) throws(HTTPParserError) -> HTTPHeaders {
         guard lines.count <= limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         var headers = HTTPHeaders()
         for line in lines {

@@ -1,5 +1,5 @@
-import JSON
 import Glibc
+import JSON
 
 /// Turns a response into bytes: the status line, the handler's fields, and the fields the server owns.
 enum HTTPResponseEncoder {

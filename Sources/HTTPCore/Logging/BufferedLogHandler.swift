@@ -1,9 +1,8 @@
-import JSON
 import Dispatch
+import Glibc
+import JSON
 import Logging
 import Synchronization
-
-import Glibc
 
 /// One log event, as the handler hands it to the output.
 struct PendingLogLine: Sendable {

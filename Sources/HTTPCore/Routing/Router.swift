@@ -179,7 +179,8 @@ public struct Router: HTTPResponder {
 /// Routes registered together under a path prefix, whose errors share a format (``Router/group(_:errorFormat:_:)``).
 public struct RouteGroup {
     let prefix: String
-    fileprivate var routes: [(method: String, pattern: String, execution: HandlerExecution, handler: Router.Handler)] = []
+    fileprivate var routes: [(method: String, pattern: String, execution: HandlerExecution, handler: Router.Handler)] =
+        []
 
     init(prefix: String) {
         self.prefix = prefix

@@ -1,8 +1,7 @@
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
-
-import Glibc
 
 /// One client connection, owned by one event loop: every method runs on that loop's thread, which is what
 /// makes the class safe to hand between threads (hence `@unchecked Sendable`). It knows framing and bytes

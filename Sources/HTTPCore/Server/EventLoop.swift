@@ -1,8 +1,7 @@
 import CLinux
 import Dispatch
-import Synchronization
-
 import Glibc
+import Synchronization
 
 /// Something an event loop watches: a listening socket or a connection.
 protocol EventLoopSource: AnyObject {

@@ -1,8 +1,7 @@
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
-
-import Glibc
 
 /// An HTTP/1.1 server on POSIX sockets, epoll event loops and Dispatch.
 ///

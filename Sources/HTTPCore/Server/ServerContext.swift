@@ -56,7 +56,8 @@ struct ServerContext: Sendable {
             return try responder.respond(to: request)
         } catch {
             logger.error("middleware failed", metadata: ["error": "\(error)", "request_id": "\(request.requestID)"])
-            return (request.errorFormat ?? configuration.errorFormat).render(.internalError(requestID: request.requestID))
+            return (request.errorFormat ?? configuration.errorFormat).render(
+                .internalError(requestID: request.requestID))
         }
     }
 
