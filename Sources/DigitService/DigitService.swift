@@ -75,7 +75,6 @@ public final class DigitService: Sendable {
     /// The server that serves this service; `start()` it, then run it until terminated.
     public func makeServer(logger: Logger) -> HTTPServer {
         var http = configuration.http
-        http.serverName = "digits"
         // Browsers may send and read the inference protocol's binary-tensor header.
         http.cors?.allowedHeaders.append("inference-header-content-length")
         http.cors?.exposedHeaders.append("Inference-Header-Content-Length")

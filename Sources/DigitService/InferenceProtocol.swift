@@ -79,8 +79,8 @@ extension DigitService {
         }
     }
 
-    static func v2JSON(_ value: JSONValue, status: HTTPStatus = .ok) -> HTTPResponse {
-        HTTPResponse(status: status, contentType: "application/json", body: JSONWriter.bytes(value))
+    static func v2JSON(_ value: JSONValue) -> HTTPResponse {
+        HTTPResponse(contentType: "application/json", body: JSONWriter.bytes(value))
     }
 
     /// `POST .../infer`: JSON outputs in the response's JSON, or binary ones after it (the binary tensor

@@ -6,7 +6,7 @@ extension DigitService {
     static let json = "application/json"
 
     /// The service's routes. A single prediction takes microseconds and runs on the event loop's thread;
-    /// a batch (up to 10,000 images, a few hundred milliseconds) runs on Dispatch's workers.
+    /// a batch (up to the batch limit, a few hundred milliseconds at 10,000 images) runs on Dispatch's workers.
     func makeRouter() -> Router {
         var router = Router()
         router.post("/predict", execution: .inline) { [self] request in try predict(request) }

@@ -15,13 +15,14 @@ public struct ServiceConfiguration: Sendable {
     /// The test split that `GET /evaluate` reports on (never the training data). Default: the bundled one.
     public var testImagesPath = bundledTestImagesPath
     public var testLabelsPath = bundledTestLabelsPath
-    /// Images per `/predict/batch` request at most (413 above it). Default 10,000.
+    /// Images per `/predict/batch` or inference request at most (413 above it). Default 10,000.
     public var maxBatchImages = 10_000
     /// The HTTP server: address, port, limits, timeouts, drain.
     public var http: HTTPServerConfiguration
 
     public init() {
         http = HTTPServerConfiguration()
+        http.serverName = "digits"
         // A 10,000-image batch written by Python's json module takes about 45 MB; 64 MiB leaves room.
         http.limits.maxBodyBytes = 64 * 1024 * 1024
     }

@@ -64,9 +64,11 @@ public struct JSONField: Sendable {
 
     /// A whole number from `minimum` to `maximum` (a Double holds every integer below 2^53 exactly).
     public func integer(minimum: Int = Int.min, maximum: Int = Int.max) throws(JSONFieldError) -> Int {
-        guard case .number(let number) = value else { throw error("must be an integer; got \(value.typeName)") }
-        guard number == number.rounded() else { throw error("must be an integer; got \(JSONWriter.number(number))") }
-        guard abs(number) < 0x1p53 else { throw error("is too large; got \(JSONWriter.number(number))") }
+        guard let number = value.numberValue else { throw error("must be an integer; got \(value.typeName)") }
+        guard number == number.rounded() else {
+            throw error("must be an integer; got \(JSONValue.describe(number))")
+        }
+        guard abs(number) < 0x1p53 else { throw error("is too large; got \(JSONValue.describe(number))") }
         let integer = Int(number)
         guard integer >= minimum else { throw error("must be at least \(minimum); got \(integer)") }
         guard integer <= maximum else { throw error("must be at most \(maximum); got \(integer)") }
@@ -94,7 +96,7 @@ public struct JSONField: Sendable {
         var result: [Float] = []
         result.reserveCapacity(count)
         for (index, element) in elements.enumerated() {
-            guard case .number(let number) = element else {
+            guard let number = element.numberValue else {
                 throw JSONFieldError(path: path(of: index), problem: "must be a number; got \(element.typeName)")
             }
             result.append(Float(number))

@@ -25,6 +25,23 @@ public enum JSONValue: Equatable, Sendable {
         return members.last(where: { $0.key == key })?.value
     }
 
+    /// The number, whichever case holds it; `nil` for anything else.
+    public var numberValue: Double? {
+        switch self {
+        case .number(let number): number
+        case .integer(let integer): Double(integer)
+        case .float(let float): Double(float)
+        default: nil
+        }
+    }
+
+    /// A number as a message shows it: `NaN`, `Infinity` and `-Infinity` by name (a request may carry them,
+    /// and JSON would write them `null`), others as JSON writes them.
+    public static func describe(_ number: Double) -> String {
+        guard number.isFinite else { return number.isNaN ? "NaN" : number > 0 ? "Infinity" : "-Infinity" }
+        return JSONWriter.number(number)
+    }
+
     /// The JSON type's name, for messages such as "expected an array; got a string".
     public var typeName: String {
         switch self {

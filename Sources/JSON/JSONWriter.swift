@@ -79,13 +79,6 @@ public enum JSONWriter {
         return value == 0 ? "0" : String(Int64(value))
     }
 
-    /// A string literal with the escapes RFC 8259 requires.
-    public static func string(_ value: String) -> String {
-        var output: [UInt8] = []
-        writeString(value, into: &output)
-        return String(decoding: output, as: UTF8.self)
-    }
-
     /// The one JSON string escaper.
     public static func writeString(_ value: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
@@ -110,10 +103,10 @@ public enum JSONWriter {
             case UInt8(ascii: "\r"): output.appendText("\\r")
             case UInt8(ascii: "\t"): output.appendText("\\t")
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
                 output.appendText("\\u00")
-                output.append(hex[Int(byte >> 4)])
-                output.append(hex[Int(byte & 0x0F)])
+                output.append(byte >> 4 == 0 ? UInt8(ascii: "0") : UInt8(ascii: "1"))
+                let low = byte & 0x0F
+                output.append(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + low - 10)
             default: output.append(byte)
             }
         }

@@ -112,6 +112,11 @@ struct ModelFileTests {
                 $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [100000000, 100000000]")
             }, path: "input_shape", containing: "at most")
         expectRefusal(
+            broken {
+                $0.replacingOccurrences(
+                    of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [16777216, 16777216, 16777216, 16777216]")
+            }, path: "input_shape", containing: "at most")
+        expectRefusal(
             broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [1e300, 4]") },
             path: "input_shape[0]", containing: "too large")
         expectRefusal(

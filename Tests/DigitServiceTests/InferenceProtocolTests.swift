@@ -160,6 +160,15 @@ struct InferenceProtocolTests {
                 #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 400], "data": ["a"]}]}"#,
                 "must hold 400 numbers"
             ),
+            (
+                #"{"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [NaN, 400], "data": []}]}"#,
+                "inputs[0].shape[0] must be an integer; got NaN"
+            ),
+            (
+                #"{"outputs": [{"name": "probabilities"}, {"name": "probabilities"}], "inputs": []}"#,
+                "outputs[1] names 'probabilities' again"
+            ),
+            (String(repeating: "x", count: 100_000), "not valid JSON"),
             (#"{"inputs": []}"#, "one input tensor"),
             (#"{"inputs": [{"name": "pixels""#, "not valid JSON"),
             (#"{"id": 7, "inputs": []}"#, "id must be a string"),

@@ -112,7 +112,7 @@ struct PredictTests {
             ),
             (
                 "/predict", "{\"pixels\": [1e999\(zeros.dropFirst(1))]}", 422, "invalid_pixels",
-                "a number at line 1, column 13 is beyond a 64-bit float's range"
+                "a number at line 1, column 13 is too large for a 64-bit float"
             ),
             (
                 "/predict", "{\"pixels\": [255\(zeros.dropFirst(1))]}", 422, "invalid_pixels",

@@ -58,15 +58,20 @@ extension Model {
         let name = try root["name"].string()
         let inputShape = try root["input_shape"].integers()
         let classes = try root["classes"].integers()
+        // The product, saturating: sizes of 2^24 each overflow 64 bits by the fourth.
+        let product = inputShape.reduce(1) { product, size in
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            return overflow ? Int.max : next
+        }
         guard !inputShape.isEmpty, inputShape.allSatisfy({ (1...Self.maximumInputSize).contains($0) }),
-            inputShape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Self.maximumInputSize
+            product <= Self.maximumInputSize
         else {
             throw JSONFieldError(
                 path: "input_shape",
                 problem: "must hold positive sizes whose product is at most \(Self.maximumInputSize); got \(inputShape)"
             )
         }
-        var inputs = inputShape.reduce(1, *)
+        var inputs = product
         let layerReaders = try root["layers"].array()
         guard !layerReaders.isEmpty else {
             throw JSONFieldError(path: "layers", problem: "must hold at least one layer")

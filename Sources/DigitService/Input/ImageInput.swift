@@ -17,7 +17,7 @@ struct ImageInput: Sendable {
     @inline(__always)
     func pixel(_ value: JSONValue, path: () -> String) throws(ImageInputError) -> Float {
         if case .number(let number) = value, Self.isValidPixel(number) { return Float(number) }
-        guard case .number(let number) = value else {
+        guard let number = value.numberValue else {
             throw ImageInputError(path: path(), problem: "must be a number; got \(value.typeName)")
         }
         return try pixel(number, path: path)
@@ -31,14 +31,14 @@ struct ImageInput: Sendable {
             throw ImageInputError(
                 path: path(),
                 problem:
-                    "is not a finite number (\(number.isNaN ? "NaN" : number > 0 ? "Infinity" : "-Infinity")); send values from 0 (paper) to 1 (ink)"
+                    "is not a finite number (\(JSONValue.describe(number))); send values from 0 (paper) to 1 (ink)"
             )
         }
         // A 0-255 image, the commonest mistake, would otherwise be silently misread.
         throw ImageInputError(
             path: path(),
             problem:
-                "is \(JSONWriter.number(number)); values must be from 0 (paper) to 1 (ink), so divide 0-255 values by 255"
+                "is \(JSONValue.describe(number)); values must be from 0 (paper) to 1 (ink), so divide 0-255 values by 255"
         )
     }
 

@@ -30,7 +30,16 @@ struct InferenceRequest {
 
     init(_ request: HTTPRequest, reader: JSONImageReader, maxImages: Int) throws(HTTPError) {
         let jsonEnd = try Self.jsonHeaderLength(request)
-        let root = JSONField(try Self.header(request.body[0..<jsonEnd], reader: reader, maxImages: maxImages))
+        let root: JSONField
+        do {
+            // The same reading and the same words as /predict; the protocol answers 400 for all but size.
+            root = JSONField(
+                try reader.json(
+                    body: request.body[0..<jsonEnd], maxImages: maxImages, what: "the inference request",
+                    example: "{\"inputs\": [{\"name\": \"pixels\", ...}]}"))
+        } catch {
+            throw error.status == .contentTooLarge ? error : .invalidInference(error.message)
+        }
         do {
             guard case .object = root.value else { throw root.error("must be a JSON object") }
             id = try root.optional("id")?.string()
@@ -52,7 +61,8 @@ struct InferenceRequest {
         } catch let error as ImageInputError {
             throw .invalidInference(error.message)
         } catch {
-            throw .invalidInference("\(error)")
+            // The helpers throw only the three kinds above; a message without internals, should that change.
+            throw .invalidInference("the inference request could not be read")
         }
     }
 
@@ -62,28 +72,10 @@ struct InferenceRequest {
         guard let lengthText = request.headers["Inference-Header-Content-Length"] else { return request.body.count }
         guard let length = Int(lengthText.trimmingHTTPWhitespace()), (0...request.body.count).contains(length) else {
             throw .invalidInference(
-                "Inference-Header-Content-Length must be the JSON header's length, 0 to \(request.body.count); got '\(lengthText)'"
+                "Inference-Header-Content-Length must be the JSON header's length, 0 to \(request.body.count); got '\(HTTPError.echo(lengthText))'"
             )
         }
         return length
-    }
-
-    /// The JSON header, parsed with the limits of `maxImages` images.
-    private static func header(
-        _ bytes: ArraySlice<UInt8>, reader: JSONImageReader, maxImages: Int
-    )
-        throws(HTTPError) -> JSONValue
-    {
-        do {
-            return try reader.parser(maxImages: maxImages).parse(Array(bytes))
-        } catch {
-            if error.exceedsLimit {
-                throw .invalidInference(
-                    "the inference request holds more arrays or numbers than \(maxImages) images need; send at most \(maxImages) images at once"
-                )
-            }
-            throw .invalidInference("the inference request is not valid JSON: \(error)")
-        }
     }
 
     /// The outputs wanted, in the request's order (both when it names none), and whether each is binary.
@@ -98,7 +90,12 @@ struct InferenceRequest {
         for output in try outputs.array() {
             let name = try output["name"].string()
             guard outputNames.contains(name) else {
-                throw output.error("names '\(name)'; the outputs are \"probabilities\" and \"predicted_class\"")
+                throw output.error(
+                    "names '\(HTTPError.echo(name))'; the outputs are \"probabilities\" and \"predicted_class\"")
+            }
+            // Each output is written once: a repeated name would have the answer written again per copy.
+            guard !requested.contains(where: { $0.name == name }) else {
+                throw output.error("names '\(name)' again; ask for each output once")
             }
             requested.append(
                 RequestedOutput(name: name, binary: try parameter("binary_data", of: output)?.bool() ?? binaryAll))
@@ -116,11 +113,12 @@ struct InferenceRequest {
         let name = try tensor["name"].string()
         guard name == "pixels" else {
             throw try tensor["name"].error(
-                "is '\(name)'; the input is named \"pixels\" (see GET /v2/models/{name} for the model's inputs)")
+                "is '\(HTTPError.echo(name))'; the input is named \"pixels\" (see GET /v2/models/{name} for the model's inputs)"
+            )
         }
         let datatype = try tensor["datatype"].string()
         guard datatype == "FP32" || datatype == "FP64" else {
-            throw try tensor["datatype"].error("is '\(datatype)'; pixels are FP32 or FP64")
+            throw try tensor["datatype"].error("is '\(HTTPError.echo(datatype))'; pixels are FP32 or FP64")
         }
         let shapeField = try tensor["shape"]
         let shape = try shapeField.integers(minimum: 0, maximum: 1_000_000_000)

@@ -9,8 +9,8 @@ struct JSONImageReader: Sendable {
     let input: ImageInput
 
     /// The parser for request bodies: no more arrays, objects and values than twice what `maxImages`
-    /// images of this shape need (nested as rows; twice, for a repeated member or an unknown field the
-    /// service ignores), so the tree of a body that is mostly brackets cannot cost many times the body limit.
+    /// images of this shape need (nested as rows; twice, for repeated members and the inference protocol's
+    /// other fields), so the tree of a body that is mostly brackets cannot cost many times the body limit.
     /// NaN and Infinity tokens are let through, so that they are refused by name (by the pixel rule) instead
     /// of as a syntax error: Python's json module writes them for float('nan').
     func parser(maxImages: Int) -> JSONParser {
@@ -24,11 +24,12 @@ struct JSONImageReader: Sendable {
             maxValues: twice(input.pixelCount + input.rows + 1, plus: 1024))
     }
 
-    /// Reads a request body as JSON; `what` names the document in messages.
-    func json(body: some Collection<UInt8>, maxImages: Int, what: String = "the body") throws(HTTPError) -> JSONValue {
-        guard !body.isEmpty else {
-            throw .invalidJSON("\(what) is empty; send a JSON object such as {\"pixels\": [400 numbers]}")
-        }
+    /// Reads a request body as JSON; `what` names the document in messages, `example` shows one.
+    func json(
+        body: some Collection<UInt8>, maxImages: Int, what: String = "the body",
+        example: String = "{\"pixels\": [400 numbers]}"
+    ) throws(HTTPError) -> JSONValue {
+        guard !body.isEmpty else { throw .invalidJSON("\(what) is empty; send a JSON object such as \(example)") }
         do {
             return try parser(maxImages: maxImages).parse(Array(body))
         } catch {
@@ -39,7 +40,7 @@ struct JSONImageReader: Sendable {
                 throw HTTPError(
                     status: .unprocessableContent, code: "invalid_pixels",
                     message:
-                        "a number at line \(error.line), column \(error.column) is beyond a 64-bit float's range; values must be from 0 (paper) to 1 (ink)"
+                        "a number at line \(error.line), column \(error.column) is too large for a 64-bit float; pixels are from 0 (paper) to 1 (ink), shapes and sizes whole numbers"
                 )
             }
             throw .invalidJSON("\(what) is not valid JSON: \(error)")
@@ -64,11 +65,11 @@ struct JSONImageReader: Sendable {
 
     /// The image of a `/predict` body: `{"pixels": [...]}` or `{"image": [[...], ...]}`.
     func singleImage(from body: JSONValue) throws(HTTPError) -> [Float] {
-        let document = try object(
+        try refuseUnknownMembers(
             body, allowed: ["pixels", "image"], example: "{\"pixels\": [\(input.pixelCount) numbers]}")
         // A repeated member counts once, with its last value, as in most parsers.
-        let pixels = try? document.optional("pixels")
-        let image = try? document.optional("image")
+        let pixels = body["pixels"].map { JSONField($0, path: "pixels") }
+        let image = body["image"].map { JSONField($0, path: "image") }
         switch (pixels, image) {
         case (let pixels?, nil): return try read(pixels, nested: false)
         case (nil, let image?): return try read(image, nested: true)
@@ -82,9 +83,9 @@ struct JSONImageReader: Sendable {
 
     /// The images of a `/predict/batch` body, `{"images": [image, ...]}`, each image flat or nested.
     func batch(from body: JSONValue, limit: Int) throws(HTTPError) -> (pixels: [Float], count: Int) {
-        let document = try object(
+        try refuseUnknownMembers(
             body, allowed: ["images"], example: "{\"images\": [[\(input.pixelCount) numbers], ...]}")
-        guard let images = try? document.optional("images") else {
+        guard let images = body["images"].map({ JSONField($0, path: "images") }) else {
             throw .invalidRequest(
                 "the body needs \"images\": an array of images, each \(input.pixelCount) numbers or \(input.rows) rows of \(input.columns)"
             )
@@ -114,17 +115,15 @@ struct JSONImageReader: Sendable {
         return pixels
     }
 
-    /// The body as an object with only `allowed` members.
-    private func object(_ body: JSONValue, allowed: [String], example: String) throws(HTTPError) -> JSONField {
-        let document = JSONField(body)
+    /// Refuses a body that is not an object of `allowed` members only.
+    private func refuseUnknownMembers(_ body: JSONValue, allowed: [String], example: String) throws(HTTPError) {
         guard case .object(let members) = body else {
             throw .invalidRequest("the body must be a JSON object such as \(example); got \(body.typeName)")
         }
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
             throw .invalidRequest(
-                "unknown field \"\(unknown.key)\"; the body takes "
+                "unknown field \"\(HTTPError.echo(unknown.key))\"; the body takes "
                     + allowed.map { "\"\($0)\"" }.joined(separator: " or "))
         }
-        return document
     }
 }

@@ -17,6 +17,8 @@ public struct HTTPRequestParser: Sendable {
     private var state: State = .head
     /// The current request's line, parsed as soon as it ended.
     private var requestLine: (method: String, target: String, version: HTTPVersion)?
+    /// The current request's head once parsed; kept after an error, for the error's answer.
+    private var currentHead: HTTPRequestHead?
     private var body: [UInt8] = []
 
     private enum State: Sendable {
@@ -60,6 +62,17 @@ public struct HTTPRequestParser: Sendable {
             head
         case .head, .failed: nil
         }
+    }
+
+    /// The current request's head as far as it is known, for answering an error in it (in its format,
+    /// without a body for HEAD, in the access log): the whole head once parsed, even after an error in its
+    /// framing or body; the request line alone (no fields) while the fields arrive or when they were
+    /// refused; `nil` before a request line.
+    public var headSoFar: HTTPRequestHead? {
+        if let currentHead { return currentHead }
+        guard let requestLine else { return nil }
+        return HTTPRequestHead(
+            method: requestLine.method, target: requestLine.target, version: requestLine.version, headers: [:])
     }
 
     /// Whether part of a request has arrived (so the header or body timeout applies, not the idle one).
@@ -149,6 +162,7 @@ public struct HTTPRequestParser: Sendable {
     private mutating func finish(_ head: HTTPRequestHead) -> HTTPRequest {
         let request = HTTPRequest(head: head, body: body)
         body = []
+        currentHead = nil
         state = .head
         scanIndex = position
         lineStart = position
@@ -220,9 +234,12 @@ public struct HTTPRequestParser: Sendable {
             parsed = try parseRequestLine(line)
         }
         let (method, target, version) = parsed
-        requestLine = nil
+        requestLine = parsed
         let headers = try parseFields(lines.dropFirst(), sizeAlreadyUsed: 0)
-        return HTTPRequestHead(method: method, target: target, version: version, headers: headers)
+        requestLine = nil
+        let head = HTTPRequestHead(method: method, target: target, version: version, headers: headers)
+        currentHead = head
+        return head
     }
 
     /// The lines of a head, without their CRLF, up to (not including) the empty line.

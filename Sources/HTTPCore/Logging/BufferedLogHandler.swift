@@ -58,6 +58,8 @@ public final class BufferedLogOutput: Sendable {
     /// Formats and adds a line; asks the flush thread to write soon when `immediately` or `capacity` bytes wait.
     func append(_ line: PendingLogLine, immediately: Bool) {
         let timestamp = UTCTimestamp.now()
+        // Sorted before the lock is taken: only the copying into the buffer holds it.
+        let metadata = line.metadata.sorted { $0.key < $1.key }
         let (full, first) = pending.withLock { pending -> (Bool, Bool) in
             guard pending.bytes.count < maxPending else {
                 pending.dropped += 1
@@ -66,7 +68,7 @@ public final class BufferedLogOutput: Sendable {
             let first = pending.bytes.count < capacity
             // Formatted straight into the shared buffer: no string per line. The lock is held for that
             // (about a microsecond); the flush thread holds it only to swap buffers.
-            Self.format(line, timestamp: timestamp, into: &pending.bytes)
+            Self.format(line, metadata: metadata, timestamp: timestamp, into: &pending.bytes)
             return (pending.bytes.count >= capacity, first)
         }
         // One flush is asked for when the buffer first fills, not one per line after it.
@@ -105,8 +107,12 @@ public final class BufferedLogOutput: Sendable {
         }
     }
 
-    /// `StreamLogHandler`'s format: `timestamp info label: key=value [source] message`, keys sorted.
-    static func format(_ line: PendingLogLine, timestamp: String, into bytes: inout [UInt8]) {
+    /// `StreamLogHandler`'s format: `timestamp info label: key=value [source] message`, with `metadata`
+    /// (the line's, sorted by key).
+    static func format(
+        _ line: PendingLogLine, metadata: [(key: String, value: Logger.MetadataValue)], timestamp: String,
+        into bytes: inout [UInt8]
+    ) {
         func add(_ text: String) { bytes.appendText(text) }
         add(timestamp)
         add(" ")
@@ -116,7 +122,7 @@ public final class BufferedLogOutput: Sendable {
             add(line.label)
         }
         add(":")
-        for (key, value) in line.metadata.sorted(by: { $0.key < $1.key }) {
+        for (key, value) in metadata {
             add(" ")
             add(key)
             add("=")

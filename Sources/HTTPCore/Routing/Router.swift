@@ -12,13 +12,11 @@ public struct Router: HTTPResponder {
         let pattern: String
         var handlers: [String: Handler]
         var executions: [String: HandlerExecution]
-        /// How this route's errors are written; `nil` for the server's format.
-        let errorFormat: HTTPErrorFormat?
     }
 
     private var routes: [Route] = []
     /// Path prefixes whose errors a group writes in its own format, unknown paths under them included.
-    private var groups: [(segments: [Substring], format: HTTPErrorFormat)] = []
+    private var groups: [(prefix: String, format: HTTPErrorFormat)] = []
     /// Routes without `{name}` segments by their exact path: most requests are found with one hash lookup.
     private var staticRoutes: [String: Int] = [:]
 
@@ -28,13 +26,6 @@ public struct Router: HTTPResponder {
     public mutating func add(
         _ method: String, _ pattern: String, execution: HandlerExecution = .offloaded, _ handler: @escaping Handler
     ) {
-        add(method, pattern, execution: execution, errorFormat: nil, handler)
-    }
-
-    private mutating func add(
-        _ method: String, _ pattern: String, execution: HandlerExecution, errorFormat: HTTPErrorFormat?,
-        _ handler: @escaping Handler
-    ) {
         let segments = Self.segments(of: pattern)
         if let index = routes.firstIndex(where: { $0.segments == segments }) {
             routes[index].handlers[method] = handler
@@ -43,7 +34,7 @@ public struct Router: HTTPResponder {
             routes.append(
                 Route(
                     segments: segments, pattern: "/" + segments.joined(separator: "/"), handlers: [method: handler],
-                    executions: [method: execution], errorFormat: errorFormat))
+                    executions: [method: execution]))
             if !pattern.contains("{") { staticRoutes[pattern] = routes.count - 1 }
         }
     }
@@ -59,25 +50,29 @@ public struct Router: HTTPResponder {
     }
 
     /// Registers the routes `register` adds to the group, their patterns under `prefix` (`""` for the
-    /// prefix itself). Their errors, and those of any path under `prefix` that no route knows, are written
-    /// in `errorFormat`.
+    /// prefix itself). The group owns the paths under its prefix: every error of such a path, whether a
+    /// route matched it or not (a 404, a 405, a body too large), is written in `errorFormat`.
     public mutating func group(
         _ prefix: String, errorFormat: HTTPErrorFormat, _ register: (inout RouteGroup) -> Void
     ) {
         var group = RouteGroup(prefix: prefix)
         register(&group)
-        groups.append((Self.segments(of: prefix), errorFormat))
+        groups.append((prefix, errorFormat))
         for route in group.routes {
-            add(route.method, route.pattern, execution: route.execution, errorFormat: errorFormat, route.handler)
+            add(route.method, route.pattern, execution: route.execution, route.handler)
         }
     }
 
     /// The format of the group whose prefix `head`'s path is under, for errors raised before routing (a
     /// body too large, a timeout); `nil` outside every group.
     public func errorFormat(for head: HTTPRequestHead) -> HTTPErrorFormat? {
-        let path = Self.segments(of: head.path)
-        return groups.last { $0.segments.count <= path.count && Array(path.prefix($0.segments.count)) == $0.segments }?
-            .format
+        let path = head.path.utf8
+        return groups.last { group in
+            let prefix = group.prefix.utf8
+            // `/v2` owns `/v2` and `/v2/...`, not `/v2x`.
+            guard path.starts(with: prefix) else { return false }
+            return path.count == prefix.count || path.dropFirst(prefix.count).first == UInt8(ascii: "/")
+        }?.format
     }
 
     /// Matches the path once and keeps the result on the request. Inline when the matching route says so;
@@ -89,7 +84,7 @@ public struct Router: HTTPResponder {
             return .inline
         }
         let route = routes[index]
-        request.errorFormat = route.errorFormat
+        request.errorFormat = groups.isEmpty ? nil : errorFormat(for: request.head)
         request.pathParameters = parameters
         request.routePattern = route.pattern
         request.match = .route(index)

@@ -104,7 +104,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                     : "the request head was not received within the header timeout"
             queueError(
                 HTTPError(status: .requestTimeout, code: "request_timeout", message: message),
-                for: parser.headAwaitingBody)
+                for: parser.headSoFar)
             pump()
         }
     }
@@ -214,16 +214,14 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// know how far it got (and answers `Expect: 100-continue`).
     private func answerNextRequest() {
         let request: HTTPRequest?
-        // Taken first: after an error in a body the parser has forgotten its head, which the answer needs
-        // (no body for HEAD, the request's id, the access log).
-        let head = parser.headAwaitingBody
         do {
             request = try parser.nextRequest()
         } catch {
-            // After a framing error nobody knows where the next request starts: answer, then close.
+            // After a framing error nobody knows where the next request starts: answer, then close. The
+            // answer needs the head as far as it came (its route group's format, no body for HEAD, its id).
             parserNeedsMore = true
             machine.closeAfterResponse()
-            queueError(error.httpError, for: head)
+            queueError(error.httpError, for: parser.headSoFar)
             return
         }
         guard let request else {
