@@ -44,7 +44,8 @@ build_target() {
         module JSON $(find "$top/Sources/JSON" -name '*.swift')
         quiet swiftc "${flags[@]}" "$here/parser/Fuzz.swift" "$http/HTTPRequestParser.swift" \
             "$http/HTTPParserLimits.swift" "$http/HTTPParserError.swift" "$http/HTTPRequest.swift" \
-            "$http/HTTPHeaders.swift" "$http/HTTPStatus.swift" "$http/HTTPError.swift" "$http/HTTPResponse.swift" \
+            "$http/HTTPHeaders.swift" "$http/TextTrimming.swift" "$http/HTTPStatus.swift" "$http/HTTPError.swift" \
+            "$http/HTTPResponse.swift" \
             -L "$build" -lJSON -o "$binary"
         ;;
     json | inference | gzip | connection)

@@ -123,6 +123,16 @@ struct HTTPRequestParserTests {
         ),
         .init(
             name: "bad percent escape", raw: "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", outcome: .error(.invalidTarget)),
+        .init(
+            name: "a target of no form (read as /v2/infer by segments)",
+            raw: "GET x/v2/infer HTTP/1.1\r\nHost: a\r\n\r\n",
+            outcome: .error(.invalidTarget)),
+        .init(
+            name: "a scheme without //", raw: "GET http:/v2 HTTP/1.1\r\nHost: a\r\n\r\n",
+            outcome: .error(.invalidTarget)),
+        .init(
+            name: "a scheme starting with a digit", raw: "GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            outcome: .error(.invalidTarget)),
         .init(name: "invalid version", raw: "GET / HTTX/1.1\r\nHost: a\r\n\r\n", outcome: .error(.invalidVersion)),
         .init(name: "two-digit version", raw: "GET / HTTP/1.10\r\nHost: a\r\n\r\n", outcome: .error(.invalidVersion)),
         .init(

@@ -270,6 +270,13 @@ public struct HTTPRequestParser: Sendable {
         guard method.allSatisfy(HTTPSyntax.isTokenCharacter) else { throw .invalidMethod }
         let version = try parseVersion(buffer[(secondSpace + 1)..<line.upperBound])
         guard HTTPSyntax.isValidTarget(target) else { throw .invalidTarget }
+        // One of RFC 9112 §3.2's forms: origin (`/path?query`), absolute (`http://host/path`), authority
+        // (CONNECT's `host:port`) or asterisk (`*`). Anything else (`x/v2/infer`, `http:/v2`) would be
+        // routed as a path it does not spell.
+        guard
+            target.first == UInt8(ascii: "/") || target.elementsEqual("*".utf8)
+                || method.elementsEqual("CONNECT".utf8) || HTTPSyntax.isAbsoluteForm(target)
+        else { throw .invalidTarget }
         // The asterisk form is for OPTIONS alone (RFC 9112 §3.2.4).
         if target.elementsEqual("*".utf8) && !method.elementsEqual("OPTIONS".utf8) { throw .invalidTarget }
         return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), version)
@@ -442,6 +449,21 @@ enum HTTPSyntax {
             index += 1
         }
         return true
+    }
+
+    /// `scheme "://" ...`, the scheme a letter then letters, digits, `+`, `-` or `.` (RFC 3986 §3.1).
+    static func isAbsoluteForm(_ target: ArraySlice<UInt8>) -> Bool {
+        guard let colon = target.firstIndex(of: UInt8(ascii: ":")), colon > target.startIndex,
+            target[colon...].starts(with: "://".utf8)
+        else { return false }
+        let scheme = target[target.startIndex..<colon]
+        guard let first = scheme.first, (first | 0x20) >= UInt8(ascii: "a"), (first | 0x20) <= UInt8(ascii: "z")
+        else { return false }
+        return scheme.allSatisfy { byte in
+            let lower = byte | 0x20
+            return (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "z")) || isDigit(byte)
+                || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
     }
 
     /// A `Host` value: `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2), or empty. No userinfo
