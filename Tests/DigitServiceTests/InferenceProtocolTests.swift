@@ -118,6 +118,18 @@ struct InferenceProtocolTests {
             headers: ["Inference-Header-Content-Length": "\(header.count)"])
         #expect(short.status == 400)
         #expect(Self.v2Error(short)?.contains("3200 bytes") == true, "\(short.json)")
+
+        // A binary pixel the rule refuses is named as a JSON one would be, by its index.
+        var bright = raw
+        withUnsafeBytes(of: Float(255).bitPattern.littleEndian) { bright.replaceSubrange(17 * 4..<18 * 4, with: $0) }
+        let refused = try await harness.request(
+            "POST", "/v2/models/ten-class/infer", body: header + bright, contentType: "application/octet-stream",
+            headers: ["Inference-Header-Content-Length": "\(header.count)"])
+        #expect(refused.status == 400)
+        #expect(
+            Self.v2Error(refused)
+                == "inputs[0].binary_data[17] is 255; values must be from 0 (paper) to 1 (ink), so divide 0-255 values by 255"
+        )
     }
 
     @Test(

@@ -9,15 +9,15 @@ import JSON
 /// of any kind, escapes in member names, repeated members — makes it return `nil`, and the full path then
 /// reads the body again and explains the problem. Clients pay for the slow path only when they err.
 struct FastImageReader {
-    let rows: Int
-    let columns: Int
-    var pixelCount: Int { rows * columns }
+    let input: ImageInput
+    var rows: Int { input.rows }
+    var columns: Int { input.columns }
+    var pixelCount: Int { input.pixelCount }
     /// A row of zeros to append in one copy, instead of element by element.
     private let zeroRow: [Float]
 
     init(input: ImageInput) {
-        rows = input.rows
-        columns = input.columns
+        self.input = input
         zeroRow = [Float](repeating: 0, count: input.pixelCount)
     }
 

@@ -50,10 +50,11 @@ struct InferenceRequest {
             }
             count = tensor.count
             let binary = request.body[jsonEnd...]
-            pixels =
-                try Self.binaryDataSize(of: tensor) != nil
-                ? Self.binaryPixels(binary, of: tensor, input: reader.input)
-                : Self.jsonPixels(of: tensor, input: reader.input, trailingBytes: binary.count)
+            if let declaredSize = try Self.parameter("binary_data_size", of: tensor.field)?.integer(minimum: 0) {
+                pixels = try Self.binaryPixels(binary, declaredSize: declaredSize, of: tensor, input: reader.input)
+            } else {
+                pixels = try Self.jsonPixels(of: tensor, input: reader.input, trailingBytes: binary.count)
+            }
         } catch let error as HTTPError {
             throw error
         } catch let error as JSONFieldError {
@@ -136,41 +137,41 @@ struct InferenceRequest {
         try object.optional("parameters")?.optional(key)
     }
 
-    private static func binaryDataSize(of tensor: TensorDescription) throws -> Int? {
-        try parameter("binary_data_size", of: tensor.field)?.integer(minimum: 0)
-    }
-
     /// Pixels from the binary part: little-endian FP32 or FP64 values, exactly as many as the shape says.
     /// No capacity is reserved from the declared shape before the bytes are there to back it.
     private static func binaryPixels(
-        _ bytes: ArraySlice<UInt8>, of tensor: TensorDescription, input: ImageInput
+        _ bytes: ArraySlice<UInt8>, declaredSize declared: Int, of tensor: TensorDescription, input: ImageInput
     )
         throws -> [Float]
     {
         let total = tensor.count * input.pixelCount
         let elementSize = tensor.datatype == "FP32" ? 4 : 8
-        let declared = try binaryDataSize(of: tensor) ?? 0
         guard declared == total * elementSize, bytes.count == declared else {
             throw tensor.field.error(
                 "binary data must be \(total * elementSize) bytes (\(total) \(tensor.datatype) values); got binary_data_size \(declared) and \(bytes.count) bytes after the JSON header"
             )
         }
-        let values: [Double] = bytes.withUnsafeBytes { raw in
-            (0..<total).map { index in
-                elementSize == 4
+        // One pass: each value checked as it is read; the first one the pixel rule refuses is reported by it.
+        var pixels: [Float] = []
+        pixels.reserveCapacity(total)
+        let refused: (index: Int, value: Double)? = bytes.withUnsafeBytes { raw in
+            for index in 0..<total {
+                let value =
+                    elementSize == 4
                     ? Double(
                         Float(
                             bitPattern: UInt32(
                                 littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))))
                     : Double(
                         bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)))
+                guard ImageInput.isValidPixel(value) else { return (index, value) }
+                pixels.append(Float(value))
             }
+            return nil
         }
-        let path = tensor.field.path(of: "binary_data")
-        var pixels: [Float] = []
-        pixels.reserveCapacity(total)
-        for (index, value) in values.enumerated() {
-            pixels.append(try input.pixel(value, path: { "\(path)[\(index)]" }))
+        if let refused {
+            let path = tensor.field.path(of: "binary_data")
+            _ = try input.pixel(refused.value, path: { "\(path)[\(refused.index)]" })
         }
         return pixels
     }
