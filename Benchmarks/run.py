@@ -1,7 +1,7 @@
 """The benchmark: digits side by side with the HTTP ceiling (nginx answering a constant) and the Python
 peer (FastAPI + uvicorn + NumPy, 2 workers, the same weights), measured with wrk on loopback in one run.
 
-    python3 Benchmarks/run.py [--duration 10] [--model data/models/binary.json] [--skip-build]
+    python3 Benchmarks/run.py [--duration 10] [--model data/models/binary/1/model.json] [--skip-build]
 
 It builds the release binary as the Dockerfile does, installs the peer into Benchmarks/.venv-peers
 (created here), and prints a markdown table with requests/s, images/s, p50 and p99 and the ratios, then
@@ -136,7 +136,7 @@ PREDICT_SCENARIOS = ["POST /predict, 16 connections", "POST /predict, 64 connect
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--model", default="data/models/binary.json")
+    parser.add_argument("--model", default="data/models/binary/1/model.json")
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--only-digits", action="store_true", help="measure digits alone (while optimising)")
     parser.add_argument("--digits", default=DIGITS, help="the digits binary to measure (another build, to compare)")

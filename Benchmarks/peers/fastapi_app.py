@@ -1,7 +1,7 @@
 """The Python peer: FastAPI + uvicorn + NumPy serving the same weights as digits, the way the original
 Python system would be put behind HTTP today. Same request and response shapes as digits.
 
-    DIGITS_MODEL=data/models/binary.json uvicorn --app-dir Benchmarks/peers fastapi_app:app --workers 2
+    DIGITS_MODEL=data/models/binary/1/model.json uvicorn --app-dir Benchmarks/peers fastapi_app:app --workers 2
 """
 import json
 import os
@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-with open(os.environ.get("DIGITS_MODEL", "data/models/binary.json")) as file:
+with open(os.environ.get("DIGITS_MODEL", "data/models/binary/1/model.json")) as file:
     MODEL = json.load(file)
 LAYERS = [(np.asarray(layer["weights"], dtype=np.float32).T, np.asarray(layer["bias"], dtype=np.float32),
            layer["activation"]) for layer in MODEL["layers"]]

@@ -1,67 +1,74 @@
 import DigitCore
+import Dispatch
+import Glibc
 import HTTPCore
 import JSON
 import Logging
 import Synchronization
 
-/// The digit service: one model, loaded and checked at start-up, its evaluation on the test split
-/// computed once, and the routes that serve them.
+/// The digit service: the models of a repository (or one file), each version loaded, checked and
+/// evaluated on the test split before it serves, and the routes that serve them.
 public final class DigitService: Sendable {
     public let configuration: ServiceConfiguration
-    public let model: Model
-    /// The model file's SHA-256, as `sha256sum` prints it.
-    public let modelSHA256: String
-    public let evaluation: EvaluationReport
-    /// What a valid image is for this model.
-    let input: ImageInput
-    let reader: JSONImageReader
-    let fastReader: FastImageReader
-    private let draining = Atomic<Bool>(false)
-    /// Response bodies that never change, encoded once.
-    let evaluationBody: [UInt8]
+    let registry: ModelRegistry
     /// Prometheus metrics, served at `GET /metrics`.
     let metrics: ServiceMetrics
-    let modelBodyServing: [UInt8]
-    let modelBodyDraining: [UInt8]
+    private let draining = Atomic<Bool>(false)
+    private let logger: Logger
+    /// `poll` mode's timer and the SIGHUP source, while watching.
+    private let watchers = Mutex<WatchSources>(WatchSources())
+    /// Where polls and SIGHUP rescans run: one at a time, off the event loops.
+    private let repositoryQueue = DispatchQueue(label: "digits.repository")
 
-    /// Loads the model and the test split and evaluates the model. Fails with a message that names the file
-    /// and the problem: a missing or invalid model, missing or invalid data, a model that is not an image model.
-    public init(configuration: ServiceConfiguration) throws(ServiceStartupError) {
+    /// Loads the test split and the models. Fails with a message that names the file and the problem: an
+    /// unreadable repository, missing or invalid data, and, in `none` mode (where nothing can be fixed
+    /// without a restart), any version that does not load.
+    public init(configuration: ServiceConfiguration, logger: Logger = Logger(label: "digits")) throws(ServiceStartupError)
+    {
         self.configuration = configuration
+        self.logger = logger
         guard configuration.maxBatchImages >= 1 else {
             throw ServiceStartupError("the maximum batch must be at least 1 image")
         }
-        do {
-            (model, modelSHA256) = try Model.load(contentsOf: configuration.modelPath)
-        } catch {
-            throw ServiceStartupError("cannot load the model: \(error)")
-        }
-        guard model.inputShape.count == 2 else {
+        guard ModelRepository.isModelName(configuration.defaultModelName) else {
             throw ServiceStartupError(
-                "\(configuration.modelPath): the service needs a model of 2-D images; its input_shape is \(model.inputShape)"
-            )
+                "--default-model '\(configuration.defaultModelName)' cannot name a model: 1 to 64 letters, digits, '.', '_' or '-'")
         }
-        input = ImageInput(rows: model.inputShape[0], columns: model.inputShape[1])
-        reader = JSONImageReader(input: input)
-        fastReader = FastImageReader(input: input)
-        let testSet: LabelledImages
+        let testSplit: LabelledImages
         do {
-            testSet = try LabelledImages.load(
-                images: configuration.testImagesPath, labels: configuration.testLabelsPath,
-                classCount: max(10, (model.classes.max() ?? 0) + 1)
-            ).keeping(classes: model.classes)
+            testSplit = try LabelledImages.load(
+                images: configuration.testImagesPath, labels: configuration.testLabelsPath, classCount: 10)
         } catch {
             throw ServiceStartupError("cannot load the test split for /evaluate: \(error)")
         }
-        guard testSet.pixelsPerImage == model.network.inputSize else {
-            throw ServiceStartupError(
-                "the test images have \(testSet.pixelsPerImage) pixels but the model takes \(model.network.inputSize)")
+        metrics = ServiceMetrics()
+        registry = ModelRegistry(
+            source: configuration.source, mode: configuration.modelControl, defaultModel: configuration.defaultModelName,
+            testSplit: testSplit, metrics: metrics, logger: logger)
+        do {
+            try registry.loadAtStartup(
+                only: configuration.modelControl == .explicit ? configuration.loadModels.map(Set.init) : nil)
+        } catch {
+            throw ServiceStartupError("\(error)")
         }
-        evaluation = model.evaluate(on: testSet)
-        evaluationBody = JSONWriter.bytes(evaluation.json)
-        metrics = ServiceMetrics(modelName: model.name, sha256: modelSHA256)
-        modelBodyServing = Self.modelDocument(model, sha256: modelSHA256, status: "serving")
-        modelBodyDraining = Self.modelDocument(model, sha256: modelSHA256, status: "draining")
+        if configuration.modelControl == .none {
+            let failures = registry.index(readyOnly: false).compactMap(Self.failure)
+            if !failures.isEmpty {
+                throw ServiceStartupError("cannot load the model: " + failures.joined(separator: "; "))
+            }
+            if registry.snapshot.models.isEmpty {
+                throw ServiceStartupError("\(configuration.source.description) holds no model to serve")
+            }
+        }
+    }
+
+    /// An index entry's failure, as the start-up error says it.
+    private static func failure(_ entry: JSONValue) -> String? {
+        let field = JSONField(entry)
+        guard (try? field["state"].string()) != ModelState.ready.rawValue,
+            let reason = try? field["reason"].string(), !reason.isEmpty
+        else { return nil }
+        return reason
     }
 
     /// Whether the service is draining (shutting down): `GET /model` then answers 503.
@@ -72,23 +79,99 @@ public final class DigitService: Sendable {
         draining.store(true, ordering: .relaxed)
     }
 
+    /// The versions serving now, `name version` each, for the start-up line.
+    public var servingSummary: String {
+        let snapshot = registry.snapshot
+        return snapshot.models.keys.sorted().flatMap { name in
+            snapshot.models[name]!.values.sorted { $0.version < $1.version }.map { served in
+                "\(name) version \(served.version) (sha256 \(served.sha256), test accuracy \(decimalText(served.evaluation.accuracy)))"
+            }
+        }.joined(separator: ", ")
+    }
+
+    /// Starts watching the repository: in `poll` mode a scan every poll interval and on SIGHUP. SIGHUP is
+    /// caught in every mode (its default would end the process); outside `poll` it is logged and ignored.
+    public func startWatching() {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: repositoryQueue)
+        hangup.setEventHandler { [self] in
+            guard configuration.modelControl == .poll else {
+                logger.notice("SIGHUP ignored: model control is '\(configuration.modelControl.rawValue)', not poll")
+                return
+            }
+            logger.notice("SIGHUP: scanning the model repository")
+            registry.poll()
+        }
+        hangup.activate()
+        var sources: [any DispatchSourceProtocol] = [hangup]
+        if configuration.modelControl == .poll {
+            let timer = DispatchSource.makeTimerSource(queue: repositoryQueue)
+            let interval = Int(configuration.repositoryPollInterval / .nanoseconds(1))
+            timer.schedule(deadline: .now() + .nanoseconds(interval), repeating: .nanoseconds(interval))
+            timer.setEventHandler { [registry] in registry.poll() }
+            timer.activate()
+            sources.append(timer)
+        }
+        let previous = watchers.withLock { watchers in
+            defer { watchers.sources = sources }
+            return watchers.sources
+        }
+        for source in previous { source.cancel() }
+    }
+
+    /// Stops the polls (a poll under way finishes).
+    public func stopWatching() {
+        let sources = watchers.withLock { watchers in
+            defer { watchers.sources = [] }
+            return watchers.sources
+        }
+        for source in sources { source.cancel() }
+    }
+
+    /// One poll now, on the repository queue, returning when it has ended: for tests and SIGHUP.
+    public func pollRepository() {
+        repositoryQueue.sync { registry.poll() }
+    }
+
     /// The server that serves this service; `start()` it, then run it until terminated.
     public func makeServer(logger: Logger) -> HTTPServer {
         var http = configuration.http
-        // Browsers may send and read the inference protocol's binary-tensor header.
+        // Browsers may send and read the inference protocol's binary-tensor header, and read which version
+        // answered.
         http.cors?.allowedHeaders.append("inference-header-content-length")
-        http.cors?.exposedHeaders.append("Inference-Header-Content-Length")
+        http.cors?.exposedHeaders += ["Inference-Header-Content-Length", "Model-Name", "Model-Version"]
+        http.loggedResponseHeaders += ["Model-Name", "Model-Version"]
         let previousHook = http.onShutdown
         http.onShutdown = { [self] in
             beginDraining()
+            stopWatching()
             previousHook?()
         }
         http.observer = metrics
         return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
     }
+}
 
-    /// `GET /model`'s document: the model's (``Model/document(sha256:)``), and whether it is served.
-    private static func modelDocument(_ model: Model, sha256: String, status: String) -> [UInt8] {
-        JSONWriter.bytes(.object(model.document(sha256: sha256) + [JSONMember("status", .string(status))]))
+/// The Dispatch sources that watch the repository. Dispatch's source types are not marked `Sendable` but are
+/// thread-safe (`cancel` may be called from any thread); they are only handed over under the mutex.
+private struct WatchSources: @unchecked Sendable {
+    var sources: [any DispatchSourceProtocol] = []
+}
+
+extension ModelSource {
+    /// The source as a user named it.
+    public var description: String {
+        switch self {
+        case .repository(let path): return "the model repository \(path)"
+        case .file(let path): return "the model file \(path)"
+        }
+    }
+}
+
+extension DigitService {
+    /// The version that serves `name` (the default model when `nil`), or `version` of it; `nil` when none
+    /// is ready.
+    public func served(_ name: String? = nil, version: Int? = nil) -> ServedModel? {
+        registry.snapshot.model(name ?? configuration.defaultModelName, version: version)
     }
 }

@@ -3,80 +3,76 @@ import HTTPCore
 import JSON
 
 /// The Open Inference Protocol (KServe V2) over REST, as Triton's and KServe's clients speak it: health,
-/// metadata and inference, with JSON tensors or the binary tensor extension. The model's name is its file's.
+/// metadata and inference, with JSON tensors or the binary tensor extension, for every served model and
+/// version; the model repository extension is in `RepositoryAPI.swift`.
 ///
 /// The input is one tensor, `pixels`, FP32 or FP64, of shape [N, 400] or [N, 20, 20]; the outputs are
 /// `probabilities` (FP32, [N, 1] for the binary model, P(digit is 1); [N, 10] for ten classes) and
 /// `predicted_class` (INT64, [N]): the same figures `/predict` gives for the same digits.
 extension DigitService {
     static let serverVersion = "1.0.0"
-    static let modelVersion = "1"
 
     /// The protocol's routes, a group under `/v2` whose errors are written as its clients expect.
     func registerInferenceProtocol(in router: inout Router) {
         router.group("/v2", errorFormat: .inferenceProtocol) { group in
-            group.get("", execution: .inline) { _ in
-                Self.v2JSON(
-                    .object([
-                        JSONMember("name", .string("digits")), JSONMember("version", .string(Self.serverVersion)),
-                        JSONMember("extensions", .array([.string("binary_tensor_data")])),
-                    ]))
+            // The protocol's REST spec writes the server's metadata as `GET v2/`; clients send both.
+            for path in ["", "/"] {
+                group.get(path, execution: .inline) { _ in
+                    Self.v2JSON(
+                        .object([
+                            JSONMember("name", .string("digits")), JSONMember("version", .string(Self.serverVersion)),
+                            JSONMember(
+                                "extensions", .array([.string("binary_tensor_data"), .string("model_repository")])),
+                        ]))
+                }
             }
             group.get("/health/live", execution: .inline) { _ in
                 Self.v2JSON(.object([JSONMember("live", .bool(true))]))
             }
             group.get("/health/ready", execution: .inline) { [self] _ in
                 guard !isDraining else { throw HTTPError.notReady }
+                guard registry.allWantedReady else { throw HTTPError.modelsNotReady }
                 return Self.v2JSON(.object([JSONMember("ready", .bool(true))]))
             }
             for prefix in ["/models/{name}", "/models/{name}/versions/{version}"] {
                 group.get(prefix, execution: .inline) { [self] request in
-                    try checkModel(request)
-                    return Self.v2JSON(modelMetadata)
+                    Self.v2JSON(modelMetadata(try requestedModel(request)))
                 }
                 group.get(prefix + "/ready", execution: .inline) { [self] request in
-                    try checkModel(request)
+                    let served = try requestedModel(request)
                     guard !isDraining else { throw HTTPError.notReady }
                     return Self.v2JSON(
-                        .object([JSONMember("name", .string(model.name)), JSONMember("ready", .bool(true))]))
+                        .object([JSONMember("name", .string(served.name)), JSONMember("ready", .bool(true))]))
                 }
                 group.post(prefix + "/infer", execution: .offloaded) { [self] request in
-                    try checkModel(request)
-                    return try infer(request)
+                    try infer(request, on: try requestedModel(request))
                 }
             }
+            registerRepositoryAPI(in: &group)
         }
     }
 
-    /// The model's inputs and outputs as the protocol describes them.
-    var modelMetadata: JSONValue {
+    /// A version's inputs and outputs as the protocol describes them; `versions` lists the model's ready ones.
+    func modelMetadata(_ served: ServedModel) -> JSONValue {
         func tensor(_ name: String, _ datatype: String, _ shape: [Int]) -> JSONValue {
             .object([
                 JSONMember("name", .string(name)), JSONMember("datatype", .string(datatype)),
                 JSONMember("shape", .array(shape.map { .integer($0) })),
             ])
         }
+        let versions = (registry.snapshot.models[served.name]?.keys.sorted() ?? [served.version])
         return .object([
-            JSONMember("name", .string(model.name)),
-            JSONMember("versions", .array([.string(Self.modelVersion)])),
+            JSONMember("name", .string(served.name)),
+            JSONMember("versions", .array(versions.map { .string(String($0)) })),
             JSONMember("platform", .string("digits")),
-            JSONMember("inputs", .array([tensor("pixels", "FP32", [-1, input.pixelCount])])),
+            JSONMember("inputs", .array([tensor("pixels", "FP32", [-1, served.input.pixelCount])])),
             JSONMember(
                 "outputs",
                 .array([
-                    tensor("probabilities", "FP32", [-1, model.network.outputSize]),
+                    tensor("probabilities", "FP32", [-1, served.model.network.outputSize]),
                     tensor("predicted_class", "INT64", [-1]),
                 ])),
         ])
-    }
-
-    /// 404 for another model's name, 404 for a version other than 1.
-    private func checkModel(_ request: HTTPRequest) throws(HTTPError) {
-        let name = request.pathParameters["name"] ?? ""
-        guard name == model.name else { throw .unknownModel(name, served: model.name) }
-        if let version = request.pathParameters["version"], version != Self.modelVersion {
-            throw .unknownVersion(version, model: model.name)
-        }
     }
 
     static func v2JSON(_ value: JSONValue) -> HTTPResponse {
@@ -85,8 +81,10 @@ extension DigitService {
 
     /// `POST .../infer`: JSON outputs in the response's JSON, or binary ones after it (the binary tensor
     /// extension: `Inference-Header-Content-Length` says where the JSON ends).
-    func infer(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        let inference = try InferenceRequest(request, reader: reader, maxImages: configuration.maxBatchImages)
+    func infer(_ request: HTTPRequest, on served: ServedModel) throws(HTTPError) -> HTTPResponse {
+        let model = served.model
+        let inference = try InferenceRequest(
+            request, reader: served.reader, maxImages: configuration.maxBatchImages)
         let count = inference.count
         let width = model.network.outputSize
         let outputs = model.network.predictBatch(inference.pixels, count: count)
@@ -97,10 +95,10 @@ extension DigitService {
                 return model.classes[decision.classIndex]
             }
         }
-        metrics.imagesPredicted.increment(by: Int64(count))
+        metrics.predicted(count, by: served)
 
         var members: [JSONMember] = [
-            JSONMember("model_name", .string(model.name)), JSONMember("model_version", .string(Self.modelVersion)),
+            JSONMember("model_name", .string(model.name)), JSONMember("model_version", .string(served.versionText)),
         ]
         if let id = inference.id { members.append(JSONMember("id", .string(id))) }
         var binary: [UInt8] = []
@@ -130,13 +128,13 @@ extension DigitService {
         }
         members.append(JSONMember("outputs", .array(tensors)))
         let header = JSONWriter.bytes(.object(members))
-        if binary.isEmpty {
-            return HTTPResponse(contentType: "application/json", body: header)
-        }
+        if binary.isEmpty { return predictionResponse(header, from: served) }
         return HTTPResponse(
-            headers: [
-                "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": String(header.count),
-            ],
+            headers: HTTPHeaders(
+                [
+                    ("Content-Type", "application/octet-stream"),
+                    ("Inference-Header-Content-Length", String(header.count)),
+                ] + served.identityHeaders),
             body: header + binary)
     }
 }

@@ -1,17 +1,28 @@
 import HTTPCore
 
-/// What `digits serve` is told: the model, the test split for `/evaluate`, the service's own limits and
-/// the HTTP server's settings.
+/// What `digits serve` is told: where the models come from and how they may change, the test split for
+/// `/evaluate`, the service's own limits and the HTTP server's settings.
 /// Its defaults are the service's defaults: `digits serve`'s help text reads them from here.
 public struct ServiceConfiguration: Sendable {
-    /// The bundled binary model, relative to the project's top folder.
-    public static let bundledModelPath = "data/models/binary.json"
+    /// The bundled model repository (`binary/1/`, `ten-class/1/`), relative to the project's top folder.
+    public static let bundledRepositoryPath = "data/models"
+    /// The bundled binary model, the original, in that repository.
+    public static let bundledModelPath = "data/models/binary/1/model.json"
     /// The bundled test split.
     public static let bundledTestImagesPath = "data/digits-test-X.npy"
     public static let bundledTestLabelsPath = "data/digits-test-y.npy"
 
-    /// The model file. Default: the bundled binary model.
-    public var modelPath = bundledModelPath
+    /// The models. Default: the bundled repository.
+    public var source = ModelSource.repository(bundledRepositoryPath)
+    /// The model the original endpoints (`/predict`, `/predict/batch`, `/evaluate`, `/model`) answer with.
+    /// Default (`nil`): `binary`, the original, from a repository; the file's model from one file.
+    public var defaultModel: String?
+    /// How the models may change while serving. Default `none`: those found at start-up, until exit.
+    public var modelControl = ModelControlMode.none
+    /// How often `poll` mode scans the repository. Default 5 s.
+    public var repositoryPollInterval: Duration = .seconds(5)
+    /// In `explicit` mode, the models loaded at start-up; `nil` (the default) loads every one.
+    public var loadModels: [String]?
     /// The test split that `GET /evaluate` reports on (never the training data). Default: the bundled one.
     public var testImagesPath = bundledTestImagesPath
     public var testLabelsPath = bundledTestLabelsPath
@@ -19,6 +30,13 @@ public struct ServiceConfiguration: Sendable {
     public var maxBatchImages = 10_000
     /// The HTTP server: address, port, limits, timeouts, drain.
     public var http: HTTPServerConfiguration
+
+    /// ``defaultModel``, or its default.
+    public var defaultModelName: String {
+        if let defaultModel { return defaultModel }
+        if case .file(let path) = source { return ModelSource.modelName(forFile: path) }
+        return "binary"
+    }
 
     public init() {
         http = HTTPServerConfiguration()

@@ -58,24 +58,48 @@ extension HTTPError {
         HTTPError(status: .badRequest, code: "invalid_inference_request", message: message)
     }
 
-    /// 404: a model this server does not serve.
-    static func unknownModel(_ name: String, served: String) -> HTTPError {
+    /// 404: a model this server does not serve (now: it may be unloaded, or failed to load).
+    static func unknownModel(_ name: String, served: [String]) -> HTTPError {
         HTTPError(
             status: .notFound, code: "model_not_found",
-            message: "model '\(name)' is not served here; this server serves '\(served)'")
+            message: "model '\(echo(name))' is not served here; "
+                + (served.isEmpty ? "no model is ready" : "the models served are " + served.joined(separator: ", "))
+                + " (GET /models lists every model and why one is not ready)")
     }
 
-    /// 404: a version the model does not have.
-    static func unknownVersion(_ version: String, model: String) -> HTTPError {
+    /// 404: a version the model does not serve.
+    static func unknownVersion(_ version: String, model: String, ready: [Int]) -> HTTPError {
         HTTPError(
             status: .notFound, code: "model_not_found",
-            message: "model '\(model)' has no version '\(version)'; its only version is 1")
+            message: "model '\(model)' has no ready version '\(echo(version))'; its ready versions are "
+                + ready.map(String.init).joined(separator: ", "))
+    }
+
+    /// 503: the default model has no ready version, so the original endpoints cannot answer.
+    static func modelUnavailable(_ name: String) -> HTTPError {
+        HTTPError(
+            status: .serviceUnavailable, code: "model_unavailable",
+            message:
+                "the default model '\(name)' has no ready version; GET /models says why, and POST /models/{name}/predict reaches the others"
+        )
+    }
+
+    /// 400: a repository request the server cannot do (the wrong control mode, a bad name, a load that failed).
+    static func repositoryRequest(_ message: String) -> HTTPError {
+        HTTPError(status: .badRequest, code: "repository_request_refused", message: message)
     }
 
     /// 503: draining; a balancer should send the request elsewhere.
     static let notReady = HTTPError(
         status: .serviceUnavailable, code: "not_ready",
         message: "the server is shutting down and takes no new work; retry on another replica")
+}
+
+extension HTTPError {
+    /// 503: a model that should serve has no ready version (`/v2/health/ready`).
+    static let modelsNotReady = HTTPError(
+        status: .serviceUnavailable, code: "not_ready",
+        message: "a model that should serve has no ready version; POST /v2/repository/index says why")
 }
 
 extension HTTPErrorFormat {

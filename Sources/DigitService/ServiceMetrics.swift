@@ -17,13 +17,28 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     private let inFlight: Meter
     private let openConnections: Meter
     private let rejectedConnections: CoreMetrics.Counter
-    let imagesPredicted: CoreMetrics.Counter
+    /// The series of each served version, made when it is published and destroyed when it is retired, so
+    /// that load and unload cycles leave no series behind.
+    private let modelSeries = Mutex<[ModelKey: ModelVersionSeries]>([:])
+    private let loadFailures = Mutex<[String: CoreMetrics.Counter]>([:])
 
     /// The labels of one `digits_http_requests_total` series.
     private struct RequestKey: Hashable {
         let route: String
         let method: String
         let status: Int
+    }
+
+    private struct ModelKey: Hashable {
+        let name: String
+        let version: Int
+    }
+
+    /// `digits_images_predicted_total` and `digits_model_info` of one version.
+    private struct ModelVersionSeries {
+        let imagesPredicted: CoreMetrics.Counter
+        var info: CoreMetrics.Gauge
+        var sha256: String
     }
 
     private struct Series {
@@ -34,7 +49,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     static let durationName = "digits_http_request_duration_seconds"
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"]
 
-    init(modelName: String, sha256: String) {
+    init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         // From 25 µs: a prediction takes tens of microseconds, which the default buckets (from 5 ms) would hide.
         factory.durationHistogramBuckets[Self.durationName] = [
@@ -47,9 +62,53 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
         inFlight = Meter(label: "digits_http_requests_in_flight", factory: factory)
         openConnections = Meter(label: "digits_http_connections_open", factory: factory)
         rejectedConnections = CoreMetrics.Counter(label: "digits_http_connections_rejected_total", factory: factory)
-        imagesPredicted = CoreMetrics.Counter(label: "digits_images_predicted_total", factory: factory)
-        Gauge(label: "digits_model_info", dimensions: [("name", modelName), ("sha256", sha256)], factory: factory)
-            .record(1)
+    }
+
+    /// Counts `count` images predicted by `served`.
+    func predicted(_ count: Int, by served: ServedModel) {
+        let counter = modelSeries.withLock { $0[ModelKey(name: served.name, version: served.version)]?.imagesPredicted }
+        counter?.increment(by: Int64(count))
+    }
+
+    /// A version now serves: its info series (`name`, `version`, `sha256`) and its prediction counter. A
+    /// version published again with another file keeps its counter and changes its info series.
+    func modelPublished(_ served: ServedModel) {
+        let key = ModelKey(name: served.name, version: served.version)
+        let dimensions = [("name", served.name), ("version", served.versionText)]
+        let stale: CoreMetrics.Gauge? = modelSeries.withLock { series in
+            if let existing = series[key], existing.sha256 == served.sha256 { return nil }
+            let info = CoreMetrics.Gauge(
+                label: "digits_model_info", dimensions: dimensions + [("sha256", served.sha256)], factory: factory)
+            info.record(1)
+            let previous = series[key]
+            series[key] = ModelVersionSeries(
+                imagesPredicted: previous?.imagesPredicted
+                    ?? CoreMetrics.Counter(
+                        label: "digits_images_predicted_total",
+                        dimensions: [("model", served.name), ("version", served.versionText)], factory: factory),
+                info: info, sha256: served.sha256)
+            return previous?.info
+        }
+        stale?.destroy()
+    }
+
+    /// A version no longer serves: its series leave the exposition.
+    func modelRetired(_ served: ServedModel) {
+        let removed = modelSeries.withLock { $0.removeValue(forKey: ModelKey(name: served.name, version: served.version)) }
+        removed?.info.destroy()
+        removed?.imagesPredicted.destroy()
+    }
+
+    /// A version of `name` failed to load.
+    func modelLoadFailed(_ name: String) {
+        let counter = loadFailures.withLock { counters in
+            if let counter = counters[name] { return counter }
+            let counter = CoreMetrics.Counter(
+                label: "digits_model_load_failures_total", dimensions: [("model", name)], factory: factory)
+            counters[name] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     /// The registry in Prometheus's text format.

@@ -10,7 +10,8 @@ import Logging
 /// else the documented default.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve a model over HTTP: POST /predict, POST /predict/batch, GET /evaluate, GET /model.",
+        abstract:
+            "Serve the models of a repository over HTTP: POST /predict, POST /predict/batch, GET /evaluate, GET /model for the default model, /models/{name}/... and /v2/... for every one.",
         discussion: """
             Each option can also be set by the environment variable named in its help; a flag wins over the \
             environment, which wins over the default. SIGTERM or SIGINT drains: GET /model answers 503, the \
@@ -25,8 +26,40 @@ struct Serve: ParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one. [env: DIGITS_PORT] (default: \(Defaults.http.port))")
     var port: Int?
 
-    @Option(help: "The model file. [env: DIGITS_MODEL] (default: \(Defaults.service.modelPath))")
+    @Option(
+        help:
+            "The model repository: DIR/<name>/<version>/model.json, an optional DIR/<name>/config.json. [env: DIGITS_MODEL_REPOSITORY] (default: \(ServiceConfiguration.bundledRepositoryPath))"
+    )
+    var modelRepository: String?
+
+    @Option(
+        help:
+            "One model file instead of a repository, served as version 1 of a model named after the file. [env: DIGITS_MODEL]"
+    )
     var model: String?
+
+    @Option(
+        help:
+            "The model that POST /predict, POST /predict/batch, GET /evaluate and GET /model answer with. [env: DIGITS_DEFAULT_MODEL] (default: binary; with --model, the file's model)"
+    )
+    var defaultModel: String?
+
+    @Option(
+        help:
+            "none (the models found at start-up, until exit), poll (rescan every --repository-poll-secs and on SIGHUP) or explicit (the repository API loads and unloads). [env: DIGITS_MODEL_CONTROL] (default: \(Defaults.service.modelControl.rawValue))"
+    )
+    var modelControl: ModelControlMode?
+
+    @Option(
+        help:
+            "Seconds between scans of the repository in poll mode. [env: DIGITS_REPOSITORY_POLL_SECS] (default: \(Defaults.service.repositoryPollInterval.components.seconds))"
+    )
+    var repositoryPollSecs: Double?
+
+    @Option(
+        parsing: .singleValue,
+        help: "In explicit mode, a model to load at start-up; repeat it for more. (default: every model)")
+    var loadModel: [String] = []
 
     @Option(
         help: "Test images for GET /evaluate. [env: DIGITS_TEST_IMAGES] (default: \(Defaults.service.testImagesPath))")
@@ -126,10 +159,11 @@ struct Serve: ParsableCommand {
 
         let service: DigitService
         do {
-            service = try DigitService(configuration: configuration)
+            service = try DigitService(configuration: configuration, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }
+        service.startWatching()
         let server = service.makeServer(logger: logger)
         do {
             try server.start()
@@ -137,7 +171,7 @@ struct Serve: ParsableCommand {
             throw CommandFailure("cannot listen on \(configuration.http.host):\(configuration.http.port): \(error)")
         }
         logger.notice(
-            "ready on http://\(configuration.http.host):\(server.port) serving model \(service.model.name) (sha256 \(service.modelSHA256), test accuracy \(decimalText(service.evaluation.accuracy)))"
+            "ready on http://\(configuration.http.host):\(server.port) serving \(service.servingSummary); default model \(configuration.defaultModelName), model control \(configuration.modelControl.rawValue)"
         )
         server.runUntilTerminated()
     }
@@ -149,8 +183,33 @@ struct Serve: ParsableCommand {
         http.host = try Setting.resolve(host, "DIGITS_HOST", default: http.host, parse: { $0.isEmpty ? nil : $0 })
         http.port = try Setting.resolve(
             port, "DIGITS_PORT", default: http.port, parse: { Int($0) }, valid: { (0...65535).contains($0) })
-        configuration.modelPath = try Setting.resolve(
-            model, "DIGITS_MODEL", default: configuration.modelPath, parse: { $0 })
+        let file = try Setting.resolve(model, "DIGITS_MODEL", default: "", parse: { $0 })
+        let repository = try Setting.resolve(modelRepository, "DIGITS_MODEL_REPOSITORY", default: "", parse: { $0 })
+        if !file.isEmpty && !repository.isEmpty {
+            throw ValidationError(
+                "--model serves one file and --model-repository a folder of models; give one of them, not both")
+        }
+        if !file.isEmpty {
+            configuration.source = .file(file)
+        } else if !repository.isEmpty {
+            configuration.source = .repository(repository)
+        }
+        configuration.defaultModel = try Setting.resolve(
+            defaultModel, "DIGITS_DEFAULT_MODEL", default: configuration.defaultModel, parse: { $0 })
+        configuration.modelControl = try Setting.resolve(
+            modelControl, "DIGITS_MODEL_CONTROL", default: configuration.modelControl,
+            parse: { ModelControlMode(rawValue: $0) })
+        let pollSeconds = try Setting.resolve(
+            repositoryPollSecs, "DIGITS_REPOSITORY_POLL_SECS",
+            default: Double(configuration.repositoryPollInterval.components.seconds), parse: { Double($0) },
+            valid: { $0.isFinite && $0 >= 0.05 && $0 <= 86_400 })
+        configuration.repositoryPollInterval = .milliseconds(Int((pollSeconds * 1000).rounded()))
+        if !loadModel.isEmpty {
+            guard configuration.modelControl == .explicit else {
+                throw ValidationError("--load-model chooses what explicit mode loads at start-up; add --model-control explicit")
+            }
+            configuration.loadModels = loadModel
+        }
         configuration.testImagesPath = try Setting.resolve(
             testImages, "DIGITS_TEST_IMAGES", default: configuration.testImagesPath, parse: { $0 })
         configuration.testLabelsPath = try Setting.resolve(
@@ -240,3 +299,5 @@ extension String {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension ModelControlMode: ExpressibleByArgument {}

@@ -24,11 +24,11 @@ struct ModelFileTests {
 
     @Test("the bundled models load and have the documented sizes")
     func bundledModels() throws {
-        let (binary, _) = try Model.load(contentsOf: projectPath("data/models/binary.json"))
+        let (binary, _) = try Model.load(contentsOf: projectPath("data/models/binary/1/model.json"))
         #expect(binary.network.parameterCount == 10_431)
         #expect(binary.network.layers.map(\.units) == [25, 15, 1])
         #expect(binary.network.layers.allSatisfy { $0.activation == .sigmoid })
-        let (tenClass, _) = try Model.load(contentsOf: projectPath("data/models/ten-class.json"))
+        let (tenClass, _) = try Model.load(contentsOf: projectPath("data/models/ten-class/1/model.json"))
         #expect(tenClass.classes == Array(0..<10))
         #expect(tenClass.network.parameterCount < 250_000)
     }
@@ -36,7 +36,7 @@ struct ModelFileTests {
     @Test("the bundled models are written back byte for byte: the writer lays out what the files hold")
     func bundledModelsRoundTripBytes() throws {
         for name in ["binary", "ten-class"] {
-            let path = projectPath("data/models/\(name).json")
+            let path = projectPath("data/models/\(name)/1/model.json")
             let (model, _) = try Model.load(contentsOf: path)
             let original = try FileIO.read(path)
             #expect(Array(model.jsonText().utf8) == original, "\(name)")

@@ -13,7 +13,7 @@ import Testing
 struct DifferentialTests {
     static let service: DigitService = {
         var configuration = ServiceConfiguration()
-        configuration.modelPath = ServiceHarness.path("data/models/binary.json")
+        configuration.source = .file(ServiceHarness.path("data/models/binary/1/model.json"))
         configuration.testImagesPath = ServiceHarness.path("data/digits-test-X.npy")
         configuration.testLabelsPath = ServiceHarness.path("data/digits-test-y.npy")
         configuration.maxBatchImages = 4
@@ -182,13 +182,13 @@ struct DifferentialTests {
 
     static func ours(_ body: [UInt8], shape: Shape) -> [Float]? {
         switch shape {
-        case .pixels, .image: try? service.singleImage(body: body)
-        case .batch: try? service.batch(body: body).pixels
+        case .pixels, .image: try? service.singleImage(body: body, for: service.served()!)
+        case .batch: try? service.batch(body: body, for: service.served()!).pixels
         }
     }
 
     static func fullPath(_ body: [UInt8], shape: Shape) -> [Float]? {
-        let decoder = service.reader
+        let decoder = service.served()!.reader
         switch shape {
         case .pixels, .image: return try? decoder.singleImage(from: decoder.json(body: body, maxImages: 1))
         case .batch: return try? decoder.batch(from: decoder.json(body: body, maxImages: 4), limit: 4).pixels
@@ -209,7 +209,7 @@ struct DifferentialTests {
                 let actual = Self.ours(body, shape: shape)
                 let fast: [Float]? =
                     shape == .batch
-                    ? Self.service.fastReader.batch(body, limit: 4)?.pixels : Self.service.fastReader.singleImage(body)
+                    ? Self.service.served()!.fastReader.batch(body, limit: 4)?.pixels : Self.service.served()!.fastReader.singleImage(body)
                 if let fast {
                     #expect(
                         fast == Self.fullPath(body, shape: shape),

@@ -22,8 +22,8 @@ struct ModelEndpointTests {
         }
         #expect(json["name"] as? String == name)
         #expect(json["status"] as? String == "serving")
-        #expect(json["sha256"] as? String == harness.service.modelSHA256)
-        #expect(json["total_params"] as? Int == harness.service.model.network.parameterCount)
+        #expect(json["sha256"] as? String == harness.service.served()!.sha256)
+        #expect(json["total_params"] as? Int == harness.service.served()!.model.network.parameterCount)
         let head = try await harness.request("HEAD", "/model")
         #expect(head.status == 200 && head.body.isEmpty)
         #expect(head.header("Content-Length") == reply.header("Content-Length"))
@@ -46,7 +46,7 @@ struct ModelEndpointTests {
         let reply = try await harness.request("GET", "/evaluate")
         #expect(reply.status == 200)
         let expected = try JSONSerialization.jsonObject(
-            with: Data(JSONWriter.compact(harness.service.evaluation.json).utf8))
+            with: Data(JSONWriter.compact(harness.service.served()!.evaluation.json).utf8))
         #expect(NSDictionary(dictionary: reply.json) == NSDictionary(dictionary: expected as! [String: Any]))
         #expect(reply.json["total_samples"] as? Int == (name == "binary" ? 180 : 900))
         #expect((reply.json["per_class"] as? [Any])?.count == (name == "binary" ? nil : 10))
@@ -78,7 +78,7 @@ struct ModelEndpointTests {
     func startupFailures() throws {
         func failure(_ configure: (inout ServiceConfiguration) -> Void) -> String {
             var configuration = ServiceConfiguration()
-            configuration.modelPath = ServiceHarness.path("data/models/binary.json")
+            configuration.source = .file(ServiceHarness.path("data/models/binary/1/model.json"))
             configuration.testImagesPath = ServiceHarness.path("data/digits-test-X.npy")
             configuration.testLabelsPath = ServiceHarness.path("data/digits-test-y.npy")
             configure(&configuration)
@@ -90,7 +90,7 @@ struct ModelEndpointTests {
             }
         }
         #expect(
-            failure { $0.modelPath = "/no/such/model.json" }.contains(
+            failure { $0.source = .file("/no/such/model.json") }.contains(
                 "cannot load the model: /no/such/model.json: open failed"))
         #expect(
             failure { $0.testImagesPath = "/no/such.npy" }.contains(
@@ -99,7 +99,7 @@ struct ModelEndpointTests {
             failure { $0.testLabelsPath = ServiceHarness.path("data/digits-train-y.npy") }.contains(
                 "900 images but 3600 labels"))
         #expect(
-            failure { $0.modelPath = ServiceHarness.path("Tests/DigitCoreTests/Fixtures/f4.npy") }.contains(
+            failure { $0.source = .file(ServiceHarness.path("Tests/DigitCoreTests/Fixtures/f4.npy")) }.contains(
                 "not a JSON model file"))
     }
 }

@@ -12,7 +12,7 @@ struct PredictTests {
         let harness = try ServiceHarness()
         defer { harness.stop() }
         let index = TestDigits.first(digit)
-        let expected = harness.service.model.network.predict(TestDigits.pixels(index))[0]
+        let expected = harness.service.served()!.model.network.predict(TestDigits.pixels(index))[0]
         for body in [["pixels": TestDigits.flat(index)], ["image": TestDigits.nested(index)]] as [[String: Any]] {
             let reply = try await harness.post("/predict", json: body)
             #expect(reply.status == 200)

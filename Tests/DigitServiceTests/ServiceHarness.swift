@@ -21,15 +21,15 @@ final class ServiceHarness: @unchecked Sendable {
 
     init(model: String = "binary", configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
         var configuration = ServiceConfiguration()
-        configuration.modelPath = Self.path("data/models/\(model).json")
+        configuration.source = .file(Self.path("data/models/\(model)/1/model.json"))
         configuration.testImagesPath = Self.path("data/digits-test-X.npy")
         configuration.testLabelsPath = Self.path("data/digits-test-y.npy")
         configuration.http.host = "127.0.0.1"
         configuration.http.port = 0
         configure(&configuration)
-        service = try DigitService(configuration: configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        service = try DigitService(configuration: configuration, logger: logger)
         server = service.makeServer(logger: logger)
         try server.start()
         let sessionConfiguration = URLSessionConfiguration.ephemeral

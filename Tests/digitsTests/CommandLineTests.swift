@@ -5,7 +5,7 @@ import Testing
 struct CommandLineTests {
     @Test("evaluate reports the bundled binary model at 0.99 or better on the 180 test zeros and ones")
     func evaluateBinary() throws {
-        let result = try CommandRunner.run(["evaluate", "--model", "data/models/binary.json", "--json"])
+        let result = try CommandRunner.run(["evaluate", "--model", "data/models/binary/1/model.json", "--json"])
         #expect(result.status == 0, "\(result.standardError)")
         let report = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
         #expect(report["total_samples"] as? Int == 180)
@@ -17,7 +17,7 @@ struct CommandLineTests {
 
     @Test("evaluate reports the ten-class model at 0.95 or better on the 900 test digits")
     func evaluateTenClass() throws {
-        let result = try CommandRunner.run(["evaluate", "--model", "data/models/ten-class.json", "--json"])
+        let result = try CommandRunner.run(["evaluate", "--model", "data/models/ten-class/1/model.json", "--json"])
         #expect(result.status == 0, "\(result.standardError)")
         let report = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
         #expect(report["total_samples"] as? Int == 900)
@@ -39,7 +39,7 @@ struct CommandLineTests {
 
     @Test("info prints the original's model info")
     func info() throws {
-        let result = try CommandRunner.run(["info", "--model", "data/models/binary.json"])
+        let result = try CommandRunner.run(["info", "--model", "data/models/binary/1/model.json"])
         #expect(result.status == 0)
         for label in [
             "Model type:", "Input shape:      (None, 400)", "Output shape:     (None, 1)", "Total parameters: 10431",
@@ -154,7 +154,7 @@ struct CommandLineTests {
         ])
     func badModel(kind: String, message: String) throws {
         var text = try String(
-            contentsOfFile: CommandRunner.projectFolder.appendingPathComponent("data/models/binary.json").path,
+            contentsOfFile: CommandRunner.projectFolder.appendingPathComponent("data/models/binary/1/model.json").path,
             encoding: .utf8)
         var lines = text.components(separatedBy: "\n")
         if kind == "wrong-shape" {

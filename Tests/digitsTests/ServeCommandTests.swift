@@ -15,12 +15,12 @@ struct ServeCommandTests {
         "serves the bundled model; /evaluate equals digits evaluate --json; SIGTERM drains and exits 0",
         arguments: ["binary", "ten-class"])
     func serveAndEvaluate(model: String) throws {
-        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--model", "data/models/\(model).json"])
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--model", "data/models/\(model)/1/model.json"])
         try server.waitUntilReady()
-        #expect(server.log.contains("serving model \(model) (sha256 "))
+        #expect(server.log.contains("serving \(model) version 1 (sha256 "))
         let evaluate = try server.get("/evaluate")
         #expect(evaluate.status == 200)
-        let cli = try CommandRunner.run(["evaluate", "--model", "data/models/\(model).json", "--json"])
+        let cli = try CommandRunner.run(["evaluate", "--model", "data/models/\(model)/1/model.json", "--json"])
         #expect(json(evaluate.body) == json(Data(cli.standardOutput.utf8)))
         #expect(json(evaluate.body).count >= 9)
         #expect(try server.get("/model").status == 200)
@@ -34,16 +34,16 @@ struct ServeCommandTests {
     func configurationPrecedence() throws {
         let fromEnvironment = try ServeProcess(
             [],
-            environment: ["DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": "0", "DIGITS_MODEL": "data/models/ten-class.json"])
+            environment: ["DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": "0", "DIGITS_MODEL": "data/models/ten-class/1/model.json"])
         try fromEnvironment.waitUntilReady()
-        #expect(fromEnvironment.log.contains("serving model ten-class"))
+        #expect(fromEnvironment.log.contains("serving ten-class version 1"))
         fromEnvironment.signal(SIGTERM)
         #expect(fromEnvironment.waitForExit() == 0)
         let flagWins = try ServeProcess(
-            ["--model", "data/models/binary.json", "--port", "0", "--host", "127.0.0.1"],
-            environment: ["DIGITS_MODEL": "data/models/ten-class.json"])
+            ["--model", "data/models/binary/1/model.json", "--port", "0", "--host", "127.0.0.1"],
+            environment: ["DIGITS_MODEL": "data/models/ten-class/1/model.json"])
         try flagWins.waitUntilReady()
-        #expect(flagWins.log.contains("serving model binary"))
+        #expect(flagWins.log.contains("serving binary version 1"))
         flagWins.signal(SIGINT)
         #expect(flagWins.waitForExit() == 0)
     }

@@ -319,6 +319,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             serverName: context.configuration.serverName, date: dateCache.current())
         let exchange = HTTPExchange(
             head: head, routePattern: route, status: response.status.code, bodyBytes: response.body.count,
+            responseHeaders: response.headers,
             requestID: requestID, durationNanoseconds: now >= start ? now - start : 0)
         context.notify { $0.requestFinished(exchange) }
     }
@@ -385,7 +386,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             let now = EventLoop.now()
             let exchange = HTTPExchange(
                 head: offloaded.head, routePattern: offloaded.route, status: 499, bodyBytes: 0,
-                requestID: offloaded.requestID,
+                responseHeaders: [:], requestID: offloaded.requestID,
                 durationNanoseconds: now >= offloaded.start ? now - offloaded.start : 0)
             context.notify { $0.requestFinished(exchange) }
         }

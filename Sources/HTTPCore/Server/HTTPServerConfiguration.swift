@@ -56,6 +56,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var errorFormat: HTTPErrorFormat = .standard
     /// Which browser origins may call the server (CORS). Default none: no CORS fields, and a preflight gets the plain `OPTIONS` answer (204 with `Allow`), which browsers take as a refusal.
     public var cors: CORSPolicy?
+    /// Response header fields the access log records, each under its name in lower case with `_` for `-`
+    /// (`Model-Version` as `model_version=2`). Default none.
+    public var loggedResponseHeaders: [String] = []
     /// Told of connections and requests, for metrics. Default none.
     public var observer: (any HTTPServerObserver)?
     /// The application's middleware, outermost first, inside the server's own (CORS, error rendering,

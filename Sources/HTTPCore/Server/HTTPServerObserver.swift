@@ -10,6 +10,8 @@ public struct HTTPExchange: Sendable {
     public let status: Int
     /// The response body's size in bytes, as sent (after compression).
     public let bodyBytes: Int
+    /// The response's own header fields (not the framing ones the server adds).
+    public let responseHeaders: HTTPHeaders
     public let requestID: String
     /// From the complete request to its response being queued, in nanoseconds.
     public let durationNanoseconds: UInt64
@@ -30,10 +32,19 @@ public protocol HTTPServerObserver: Sendable {
 }
 
 /// The access log as an observer: one info line per answered request, `METHOD path status` with the
-/// status, body bytes, duration and request id as metadata. Lines go through the server's logger, whose
-/// handler decides how they are written (``BufferedLogOutput`` batches them).
+/// status, body bytes, duration and request id as metadata, and the response header fields named in
+/// ``HTTPServerConfiguration/loggedResponseHeaders`` (as `model_name=...` for `Model-Name`). Lines go
+/// through the server's logger, whose handler decides how they are written (``BufferedLogOutput`` batches
+/// them).
 struct AccessLogObserver: HTTPServerObserver {
     let logger: Logger
+    /// Header names and the metadata keys they are logged under.
+    let loggedHeaders: [(header: String, key: String)]
+
+    init(logger: Logger, loggedResponseHeaders: [String] = []) {
+        self.logger = logger
+        loggedHeaders = loggedResponseHeaders.map { ($0, $0.lowercased().replacingDashes) }
+    }
 
     func connectionOpened() {}
     func connectionClosed() {}
@@ -43,12 +54,19 @@ struct AccessLogObserver: HTTPServerObserver {
     func requestFinished(_ exchange: HTTPExchange) {
         guard logger.logLevel <= .info else { return }
         let status = exchange.status
-        logger.info(
-            "\(exchange.head?.method ?? "-") \(exchange.head?.path ?? "-") \(status)",
-            metadata: [
-                "status": "\(status)", "bytes": "\(exchange.bodyBytes)",
-                "duration_ms": "\(Double(exchange.durationNanoseconds / 1000) / 1000)",
-                "request_id": "\(exchange.requestID)",
-            ])
+        var metadata: Logger.Metadata = [
+            "status": "\(status)", "bytes": "\(exchange.bodyBytes)",
+            "duration_ms": "\(Double(exchange.durationNanoseconds / 1000) / 1000)",
+            "request_id": "\(exchange.requestID)",
+        ]
+        for (header, key) in loggedHeaders {
+            if let value = exchange.responseHeaders[header] { metadata[key] = "\(value)" }
+        }
+        logger.info("\(exchange.head?.method ?? "-") \(exchange.head?.path ?? "-") \(status)", metadata: metadata)
     }
+}
+
+extension String {
+    /// `model-name` → `model_name`: a header name as a log key.
+    fileprivate var replacingDashes: String { String(map { $0 == "-" ? "_" : $0 }) }
 }

@@ -1,0 +1,305 @@
+import DigitCore
+import Dispatch
+import JSON
+import Logging
+import Synchronization
+
+/// How the served models may change while the server runs, in Triton's names.
+public enum ModelControlMode: String, CaseIterable, Sendable {
+    /// The models found at start-up are served until exit.
+    case none
+    /// The repository is scanned again every poll interval (and on SIGHUP): versions the policy wants are
+    /// loaded once their files have held still for one interval, versions it no longer wants unloaded.
+    case poll
+    /// Only the repository API loads and unloads.
+    case explicit
+}
+
+/// A version's state in the repository index, in Triton's words.
+public enum ModelState: String, Sendable {
+    case ready = "READY"
+    case unavailable = "UNAVAILABLE"
+    case loading = "LOADING"
+}
+
+/// The models being served and the versions that failed, and the one place they change: every load and
+/// unload (start-up, poll, repository API) goes through ``reconcile(_:only:waitForStableFiles:)`` under
+/// one lock, so changes never interleave. Requests never take that lock: they read ``snapshot``.
+///
+/// The swap preserves availability: a new version is read, validated, evaluated and warmed up before it
+/// is published; versions the policy no longer wants are retired only once a version it wants is ready,
+/// so a broken new version leaves the old one serving.
+final class ModelRegistry: Sendable {
+    let source: ModelSource
+    let mode: ModelControlMode
+    private let testSplit: LabelledImages
+    private let metrics: ServiceMetrics
+    private let logger: Logger
+    private let published: Mutex<ServingSnapshot>
+    /// What the index shows, by model: updated as loads start and end.
+    private let statuses = Mutex<[String: ModelStatus]>([:])
+    /// Held for a whole load or unload, so that changes happen one at a time.
+    private let changing = Mutex<ChangeState>(ChangeState())
+
+    /// A model as the index shows it.
+    struct ModelStatus: Sendable {
+        var versions: [Int: VersionStatus] = [:]
+        /// Why the model has no version serving, when it has none (unloaded, a broken config).
+        var reason = ""
+        /// Whether the model should be serving: found at start-up or by a poll, or loaded through the API.
+        var wanted = false
+    }
+
+    struct VersionStatus: Sendable {
+        var state: ModelState
+        var reason: String
+        /// The file last tried for this version: a failed one is tried again only once it changes.
+        var file: VersionFile?
+    }
+
+    /// What a change needs that requests do not.
+    private struct ChangeState {
+        /// Each version's file as the previous poll saw it.
+        var lastSeen: [String: [Int: VersionFile]] = [:]
+        /// In `explicit` mode, the models loaded through the API (or at start-up).
+        var loaded: Set<String> = []
+    }
+
+    init(
+        source: ModelSource, mode: ModelControlMode, defaultModel: String, testSplit: LabelledImages,
+        metrics: ServiceMetrics, logger: Logger
+    ) {
+        self.source = source
+        self.mode = mode
+        self.testSplit = testSplit
+        self.metrics = metrics
+        self.logger = logger
+        published = Mutex(ServingSnapshot(models: [:], defaultName: defaultModel))
+    }
+
+    /// The versions being served now. A request takes this once and keeps what it found until it has
+    /// answered.
+    var snapshot: ServingSnapshot { published.withLock { $0 } }
+
+    // MARK: - Changes
+
+    /// Start-up: every model of the source (in `explicit` mode, those named in `only`, or every one when
+    /// `only` is `nil`), loaded without waiting for files to hold still.
+    func loadAtStartup(only names: Set<String>?) throws(RepositoryError) {
+        let scan = try ModelRepository.scan(source)
+        for note in scan.notes { logger.warning("\(note)") }
+        if let names, let unknown = names.subtracting(scan.models.keys).sorted().first {
+            throw RepositoryError("--load-model \(unknown): the repository has no model '\(unknown)'")
+        }
+        let chosen = names ?? Set(scan.models.keys)
+        changing.withLock { state in
+            state.loaded = chosen
+            reconcile(scan, only: chosen, waitForStableFiles: false, state: &state)
+        }
+    }
+
+    /// `poll` mode: scans the source and brings every model in line with it. New or changed files are
+    /// loaded once they are unchanged since the previous poll.
+    func poll() {
+        let scan: RepositoryScan
+        do {
+            scan = try ModelRepository.scan(source)
+        } catch {
+            // A repository that cannot be read now (an unmounted volume) changes nothing: what is
+            // serving keeps serving.
+            logger.error("\(error); the models loaded keep serving")
+            return
+        }
+        changing.withLock { state in
+            let names = Set(scan.models.keys).union(statuses.withLock { Set($0.keys) })
+            reconcile(scan, only: names, waitForStableFiles: true, state: &state)
+        }
+    }
+
+    /// The repository API's load: `name`'s folder read again now, the versions its policy wants loaded,
+    /// the others unloaded. Answers once the load has ended; throws when no version of it serves.
+    func load(_ name: String) throws(ModelLoadError) {
+        let scan: RepositoryScan
+        do {
+            scan = try ModelRepository.scan(source)
+        } catch {
+            throw ModelLoadError("\(error)")
+        }
+        guard scan.models[name] != nil else {
+            throw ModelLoadError("the repository has no model '\(name)'")
+        }
+        changing.withLock { state in
+            state.loaded.insert(name)
+            reconcile(scan, only: [name], waitForStableFiles: false, state: &state)
+        }
+        guard snapshot.models[name] != nil else {
+            let reasons = statuses.withLock { $0[name]?.versions.values.map(\.reason) ?? [] }.filter { !$0.isEmpty }
+            throw ModelLoadError(
+                "no version of '\(name)' could be loaded" + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
+        }
+    }
+
+    /// The repository API's unload: every version of `name` stops taking new requests; each is freed when
+    /// its last request has answered.
+    func unload(_ name: String) throws(ModelLoadError) {
+        guard statuses.withLock({ $0[name] }) != nil else {
+            throw ModelLoadError("no model '\(name)' is known here")
+        }
+        changing.withLock { state in
+            state.loaded.remove(name)
+            retire(name, versions: snapshot.models[name].map { Array($0.keys) } ?? [], reason: "unloaded")
+            statuses.withLock { statuses in
+                statuses[name]?.wanted = false
+                statuses[name]?.reason = "unloaded"
+            }
+        }
+    }
+
+    /// Brings the models named in `names` in line with `scan`. Called with the change lock held.
+    private func reconcile(
+        _ scan: RepositoryScan, only names: Set<String>, waitForStableFiles: Bool, state: inout ChangeState
+    ) {
+        for name in names.sorted() {
+            guard let folder = scan.models[name] else {
+                // The folder is gone: nothing of it can serve again.
+                if let versions = snapshot.models[name]?.keys { retire(name, versions: Array(versions), reason: "removed") }
+                statuses.withLock { $0[name] = nil }
+                state.lastSeen[name] = nil
+                continue
+            }
+            if mode == .explicit && !state.loaded.contains(name) {
+                statuses.withLock { statuses in
+                    if statuses[name] == nil { statuses[name] = ModelStatus(reason: "not loaded") }
+                }
+                continue
+            }
+            reconcile(folder, waitForStableFiles: waitForStableFiles, lastSeen: state.lastSeen[name] ?? [:])
+            state.lastSeen[name] = folder.versions
+        }
+    }
+
+    /// One model: the wanted versions loaded, then the unwanted ones retired once one wanted is ready.
+    private func reconcile(_ folder: ModelFolder, waitForStableFiles: Bool, lastSeen: [Int: VersionFile]) {
+        let name = folder.name
+        statuses.withLock { statuses in
+            statuses[name, default: ModelStatus()].wanted = true
+            statuses[name]?.reason = folder.problem ?? ""
+            // Versions whose folders are gone leave the index (those still serving stay until retired).
+            let serving = snapshot.models[name] ?? [:]
+            let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil || serving[$0.key] != nil }
+            statuses[name]?.versions = kept ?? [:]
+        }
+        if let problem = folder.problem { logger.error("model \(name) keeps what it serves: \(problem)") }
+        let wanted = folder.wanted
+        for (version, file) in wanted.sorted(by: { $0.key < $1.key }) {
+            let previous = statuses.withLock { $0[name]?.versions[version] }
+            // Loaded or refused already, and unchanged since: nothing to do.
+            if previous?.file == file && previous?.state != .loading { continue }
+            if waitForStableFiles && lastSeen[version] != file {
+                logger.info("model \(name) version \(version): waiting for \(file.path) to stay unchanged for one poll")
+                continue
+            }
+            load(name, version: version, file: file)
+        }
+        let serving = snapshot.models[name] ?? [:]
+        let readyWanted = wanted.keys.filter { serving[$0] != nil }
+        let unwanted = serving.keys.filter { wanted[$0] == nil }
+        guard !unwanted.isEmpty else { return }
+        if readyWanted.isEmpty {
+            // No version the policy wants could be loaded: what serves keeps serving.
+            statuses.withLock { statuses in
+                for version in unwanted {
+                    statuses[name]?.versions[version]?.reason =
+                        "kept serving: no version that the policy (\(folder.policy.description)) wants is ready"
+                }
+            }
+            return
+        }
+        retire(name, versions: unwanted, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
+    }
+
+    /// Loads one version and publishes it; a failure leaves what serves as it was.
+    private func load(_ name: String, version: Int, file: VersionFile) {
+        let replacing = snapshot.model(name, version: version) != nil
+        statuses.withLock { statuses in
+            if !replacing { statuses[name]?.versions[version] = VersionStatus(state: .loading, reason: "", file: file) }
+        }
+        let started = ContinuousClock.now
+        do throws(ModelLoadError) {
+            let served = try ServedModel(name: name, version: version, file: file, testSplit: testSplit)
+            metrics.modelPublished(served)
+            published.withLock { $0 = $0.adding(served) }
+            statuses.withLock {
+                $0[name]?.versions[version] = VersionStatus(state: .ready, reason: "", file: file)
+                $0[name]?.reason = ""
+            }
+            logger.notice(
+                "model \(name) version \(version) ready in \(ContinuousClock.now - started) (sha256 \(served.sha256), test accuracy \(served.evaluation.accuracy))"
+            )
+        } catch {
+            metrics.modelLoadFailed(name)
+            statuses.withLock { statuses in
+                if replacing {
+                    statuses[name]?.versions[version] = VersionStatus(
+                        state: .ready, reason: "a changed file was refused, the earlier one keeps serving: \(error)",
+                        file: file)
+                } else {
+                    statuses[name]?.versions[version] = VersionStatus(
+                        state: .unavailable, reason: error.description, file: file)
+                }
+            }
+            logger.error("model \(name) version \(version) not loaded: \(error)")
+        }
+    }
+
+    /// Stops serving `versions` of `name`: new requests no longer find them; requests that hold one finish on it.
+    private func retire(_ name: String, versions: [Int], reason: String) {
+        for version in versions {
+            guard let served = snapshot.model(name, version: version) else { continue }
+            published.withLock { $0 = $0.removing(name, version: version) }
+            metrics.modelRetired(served)
+            statuses.withLock { $0[name]?.versions[version] = VersionStatus(state: .unavailable, reason: reason, file: nil) }
+            logger.notice("model \(name) version \(version) \(reason)")
+        }
+    }
+
+    // MARK: - What the API shows
+
+    /// Triton's repository index: one entry per version (and one per model that has none), sorted.
+    func index(readyOnly: Bool) -> [JSONValue] {
+        let statuses = statuses.withLock { $0 }
+        var entries: [JSONValue] = []
+        for name in statuses.keys.sorted() {
+            let status = statuses[name]!
+            if status.versions.isEmpty {
+                guard !readyOnly else { continue }
+                entries.append(
+                    .object([
+                        JSONMember("name", .string(name)), JSONMember("state", .string(ModelState.unavailable.rawValue)),
+                        JSONMember("reason", .string(status.reason)),
+                    ]))
+            }
+            for version in status.versions.keys.sorted() {
+                let entry = status.versions[version]!
+                guard !readyOnly || entry.state == .ready else { continue }
+                entries.append(
+                    .object([
+                        JSONMember("name", .string(name)), JSONMember("version", .string(String(version))),
+                        JSONMember("state", .string(entry.state.rawValue)), JSONMember("reason", .string(entry.reason)),
+                    ]))
+            }
+        }
+        return entries
+    }
+
+    /// Whether every model that should serve has a ready version: `/v2/health/ready`.
+    var allWantedReady: Bool {
+        let serving = snapshot.models
+        return statuses.withLock { statuses in
+            statuses.allSatisfy { !$0.value.wanted || serving[$0.key] != nil }
+        }
+    }
+
+    /// Every known model's status, for `GET /models`.
+    var statusesByName: [String: ModelStatus] { statuses.withLock { $0 } }
+}
