@@ -94,7 +94,7 @@ final class ModelRegistry: Sendable {
         let chosen = names ?? Set(scan.models.keys)
         changing.withLock { state in
             state.loaded = chosen
-            reconcile(scan, only: chosen, waitForStableFiles: false, state: &state)
+            reconcile(scan, only: Set(scan.models.keys), waitForStableFiles: false, state: &state)
         }
     }
 
@@ -216,6 +216,11 @@ final class ModelRegistry: Sendable {
             return
         }
         retire(name, versions: unwanted, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
+        // A retired version whose folder is gone leaves the index.
+        statuses.withLock { statuses in
+            let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil }
+            statuses[name]?.versions = kept ?? [:]
+        }
     }
 
     /// Loads one version and publishes it; a failure leaves what serves as it was.
