@@ -45,7 +45,7 @@ def start_server(model):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), "--model",
-                                f"data/models/{model}.json", "--log-level", "notice"],
+                                f"data/models/{model}/1/model.json", "--log-level", "notice"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         if "ready on" in line:

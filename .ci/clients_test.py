@@ -8,9 +8,12 @@ Usage: python3 .ci/clients_test.py path/to/digits      (from the project's top f
 import asyncio
 import gzip
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 
@@ -31,10 +34,11 @@ def load_test_images():
 IMAGES = load_test_images()
 
 
-def start_server(model):
+def start_server(model, *options):
     """Starts digits on a free loopback port (port 0: the kernel picks it, so there is no race)."""
-    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", "0", "--model",
-                                f"data/models/{model}.json", "--log-level", "notice"],
+    arguments = list(options) or ["--model", f"data/models/{model}/1/model.json"]
+    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "notice"]
+                               + arguments,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         found = re.search(r"ready on http://[^ ]*:(\d+) ", line)
@@ -156,8 +160,8 @@ def run(model):
         infers = value("digits_http_requests_total", route="/v2/models/{name}/infer", method="POST", status="200")
         predicts = value("digits_http_requests_total", route="/predict", method="POST", status="200")
         not_found = value("digits_http_requests_total", route="/v2/models/{name}/infer", method="POST", status="404")
-        images = value("digits_images_predicted_total")
-        info = value("digits_model_info", name=model, sha256=json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))["sha256"])
+        images = value("digits_images_predicted_total", model=model, version="1")
+        info = value("digits_model_info", name=model, version="1", sha256=json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))["sha256"])
         histogram = value("digits_http_request_duration_seconds_count", route="/predict")
         print(f"  /metrics: {infers:.0f} infer, {predicts:.0f} predict, {not_found:.0f} unknown-model requests, "
               f"{images:.0f} images, model info {info:.0f}, /predict latency histogram count {histogram:.0f}")
@@ -172,6 +176,60 @@ def run(model):
         server.wait(timeout=30)
 
 
+def run_repository():
+    """Triton's model repository API through tritonclient, in explicit mode: the index, loads, unloads,
+    readiness, metadata and inference against named versions."""
+    repository = tempfile.mkdtemp(prefix="digits-repository-")
+    for name, version, source in [("binary", 1, "binary"), ("binary", 2, "binary"), ("ten-class", 1, "ten-class")]:
+        os.makedirs(f"{repository}/{name}/{version}")
+        shutil.copy(f"data/models/{source}/1/model.json", f"{repository}/{name}/{version}/model.json")
+    with open(f"{repository}/binary/config.json", "w") as config:
+        json.dump({"version_policy": {"all": {}}}, config)
+    server, port = start_server("repository", "--model-repository", repository, "--model-control", "explicit",
+                                "--load-model", "binary")
+    try:
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
+        index = {(entry["name"], entry.get("version", "")): entry["state"]
+                 for entry in client.get_model_repository_index()}
+        assert index == {("binary", "1"): "READY", ("binary", "2"): "READY", ("ten-class", ""): "UNAVAILABLE"}, index
+        print(f"repository: index {index}")
+        assert not client.is_model_ready("ten-class")
+        client.load_model("ten-class")
+        assert client.is_model_ready("ten-class") and client.is_model_ready("ten-class", model_version="1")
+        print("  load_model('ten-class'): ready")
+        for version in ["1", "2"]:
+            metadata = client.get_model_metadata("binary", model_version=version)
+            assert metadata["versions"] == ["1", "2"], metadata
+            pixels = triton.InferInput("pixels", [3, 400], "FP32")
+            pixels.set_data_from_numpy(IMAGES[:3].astype(np.float32))
+            result = client.infer("binary", [pixels], model_version=version)
+            assert result.get_response()["model_version"] == version, result.get_response()
+            expected = [predict(port, image)["predicted_class"] for image in IMAGES[:3]]
+            assert list(result.as_numpy("predicted_class")) == expected
+        print("  get_model_metadata and infer against versions 1 and 2: each answered by the version named")
+        client.unload_model("ten-class")
+        assert not client.is_model_ready("ten-class")
+        entry = [e for e in client.get_model_repository_index() if e["name"] == "ten-class"]
+        assert entry and all(e["state"] == "UNAVAILABLE" for e in entry), entry
+        print(f"  unload_model('ten-class'): not ready, index {entry}")
+        try:
+            client.load_model("binary", config="{}")
+            raise SystemExit("a load with a config in the request was accepted")
+        except triton.InferenceServerException as error:
+            assert "cannot be uploaded" in str(error), error
+            print(f"  load_model with a config in the request refused: {str(error)[:100]}...")
+        try:
+            client.load_model("no-such-model")
+            raise SystemExit("an unknown model loaded")
+        except triton.InferenceServerException as error:
+            assert "no model 'no-such-model'" in str(error), error
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(repository)
+
+
 for name in ["binary", "ten-class"]:
     run(name)
-print("PASS: tritonclient and kserve agree with /predict; /metrics counts every request")
+run_repository()
+print("PASS: tritonclient and kserve agree with /predict; /metrics counts every request; the repository API works")
