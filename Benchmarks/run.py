@@ -313,4 +313,5 @@ def report(results, extra, args):
           f"{min(samples) / 1024 if samples else 0:.1f} to {max(samples) / 1024 if samples else 0:.1f} MB")
 
 
-main()
+if __name__ == "__main__":
+    main()

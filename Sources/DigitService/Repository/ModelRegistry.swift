@@ -230,8 +230,14 @@ final class ModelRegistry: Sendable {
             if !replacing { statuses[name]?.versions[version] = VersionStatus(state: .loading, reason: "", file: file) }
         }
         let started = ContinuousClock.now
+        var outcome: Result<ServedModel, ModelLoadError>?
+        LowPriorityThread.run {
+            outcome = Result { () throws(ModelLoadError) in
+                try ServedModel(name: name, version: version, file: file, testSplit: testSplit)
+            }
+        }
         do throws(ModelLoadError) {
-            let served = try ServedModel(name: name, version: version, file: file, testSplit: testSplit)
+            let served = try outcome!.get()
             metrics.modelPublished(served)
             published.withLock { $0 = $0.adding(served) }
             statuses.withLock {
