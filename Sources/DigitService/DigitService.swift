@@ -23,8 +23,9 @@ public final class DigitService: Sendable {
     /// Loads the test split and the models. Fails with a message that names the file and the problem: an
     /// unreadable repository, missing or invalid data, and, in `none` mode (where nothing can be fixed
     /// without a restart), any version that does not load.
-    public init(configuration: ServiceConfiguration, logger: Logger = Logger(label: "digits")) throws(ServiceStartupError)
-    {
+    public init(
+        configuration: ServiceConfiguration, logger: Logger = Logger(label: "digits")
+    ) throws(ServiceStartupError) {
         self.configuration = configuration
         self.logger = logger
         guard configuration.maxBatchImages >= 1 else {
@@ -32,7 +33,8 @@ public final class DigitService: Sendable {
         }
         guard ModelRepository.isModelName(configuration.defaultModelName) else {
             throw ServiceStartupError(
-                "--default-model '\(configuration.defaultModelName)' cannot name a model: 1 to 64 letters, digits, '.', '_' or '-'")
+                "--default-model '\(configuration.defaultModelName)' cannot name a model: 1 to 64 letters, digits, '.', '_' or '-'"
+            )
         }
         let testSplit: LabelledImages
         do {
@@ -43,7 +45,8 @@ public final class DigitService: Sendable {
         }
         metrics = ServiceMetrics()
         registry = ModelRegistry(
-            source: configuration.source, mode: configuration.modelControl, defaultModel: configuration.defaultModelName,
+            source: configuration.source, mode: configuration.modelControl,
+            defaultModel: configuration.defaultModelName,
             testSplit: testSplit, metrics: metrics, logger: logger)
         do {
             try registry.loadAtStartup(

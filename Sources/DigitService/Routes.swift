@@ -18,7 +18,8 @@ extension DigitService {
         }
         router.get("/evaluate", execution: .inline) { [self] _ in try evaluation(of: try defaultModel()) }
         router.get("/model", execution: .inline) { [self] _ in try document(of: try defaultModel()) }
-        router.get("/models", execution: .inline) { [self] _ in HTTPResponse(contentType: Self.json, body: modelList()) }
+        router.get("/models", execution: .inline) { [self] _ in HTTPResponse(contentType: Self.json, body: modelList())
+        }
         for prefix in ["/models/{name}", "/models/{name}/versions/{version}"] {
             router.get(prefix, execution: .inline) { [self] request in try document(of: try requestedModel(request)) }
             router.post(prefix + "/predict", execution: .inline) { [self] request in

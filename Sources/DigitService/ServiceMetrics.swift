@@ -94,7 +94,9 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
 
     /// A version no longer serves: its series leave the exposition.
     func modelRetired(_ served: ServedModel) {
-        let removed = modelSeries.withLock { $0.removeValue(forKey: ModelKey(name: served.name, version: served.version)) }
+        let removed = modelSeries.withLock {
+            $0.removeValue(forKey: ModelKey(name: served.name, version: served.version))
+        }
         removed?.info.destroy()
         removed?.imagesPredicted.destroy()
     }

@@ -206,7 +206,8 @@ struct Serve: ParsableCommand {
         configuration.repositoryPollInterval = .milliseconds(Int((pollSeconds * 1000).rounded()))
         if !loadModel.isEmpty {
             guard configuration.modelControl == .explicit else {
-                throw ValidationError("--load-model chooses what explicit mode loads at start-up; add --model-control explicit")
+                throw ValidationError(
+                    "--load-model chooses what explicit mode loads at start-up; add --model-control explicit")
             }
             configuration.loadModels = loadModel
         }

@@ -209,7 +209,8 @@ struct DifferentialTests {
                 let actual = Self.ours(body, shape: shape)
                 let fast: [Float]? =
                     shape == .batch
-                    ? Self.service.served()!.fastReader.batch(body, limit: 4)?.pixels : Self.service.served()!.fastReader.singleImage(body)
+                    ? Self.service.served()!.fastReader.batch(body, limit: 4)?.pixels
+                    : Self.service.served()!.fastReader.singleImage(body)
                 if let fast {
                     #expect(
                         fast == Self.fullPath(body, shape: shape),

@@ -255,7 +255,9 @@ struct InferenceProtocolTests {
         ] {
             #expect(lines.contains(expected), "\(expected) not in:\n\(text)")
         }
-        #expect(text.contains(#"digits_model_info{name="binary",version="1",sha256="\#(harness.service.served()!.sha256)"} 1.0"#))
+        #expect(
+            text.contains(
+                #"digits_model_info{name="binary",version="1",sha256="\#(harness.service.served()!.sha256)"} 1.0"#))
         #expect(text.contains(#"digits_http_request_duration_seconds_bucket{route="/predict",le="0.000025"}"#))
     }
 }

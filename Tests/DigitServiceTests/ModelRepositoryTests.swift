@@ -1,8 +1,8 @@
 import DigitCore
 import Foundation
 import HTTPCore
-import LoopbackClient
 import Logging
+import LoopbackClient
 import Synchronization
 import Testing
 
@@ -18,7 +18,10 @@ final class RepositoryHarness: @unchecked Sendable {
 
     /// The bundled binary model's text with its first bias replaced: a file that parses and is refused.
     static var nanWeightBytes: [UInt8] {
-        Array(String(decoding: binaryBytes, as: UTF8.self).replacingOccurrences(of: "\"bias\": [-0.16248037", with: "\"bias\": [NaN").utf8)
+        Array(
+            String(decoding: binaryBytes, as: UTF8.self).replacingOccurrences(
+                of: "\"bias\": [-0.16248037", with: "\"bias\": [NaN"
+            ).utf8)
     }
 
     init(
@@ -128,7 +131,8 @@ struct ModelRepositoryTests {
         defer { harness.stop() }
         #expect(try harness.states() == ["binary/3": "READY", "other/2": "READY"])
         #expect(try harness.answeringVersion() == "3")
-        #expect(try harness.send("POST", "/models/binary/versions/1/predict", body: RepositoryHarness.digit).status == 404)
+        #expect(
+            try harness.send("POST", "/models/binary/versions/1/predict", body: RepositoryHarness.digit).status == 404)
         let original = try harness.send("POST", "/predict", body: RepositoryHarness.digit)
         #expect(original.status == 200)
         #expect(original.header("Model-Name") == "binary")
@@ -245,12 +249,15 @@ struct ModelRepositoryTests {
         try harness.write(bytes, version: 2)
         harness.pollTwice()
         #expect(try harness.answeringVersion() == "2")
-        #expect(String(decoding: try harness.send("GET", "/metrics").body, as: UTF8.self).contains("load_failures") == false)
+        #expect(
+            String(decoding: try harness.send("GET", "/metrics").body, as: UTF8.self).contains("load_failures") == false
+        )
     }
 
     @Test("explicit: the API loads and unloads; the index shows models not loaded")
     func explicitMode() throws {
-        let harness = try RepositoryHarness(versions: ["binary": [1], "other": [1]], mode: .explicit) { _, configuration in
+        let harness = try RepositoryHarness(versions: ["binary": [1], "other": [1]], mode: .explicit) {
+            _, configuration in
             configuration.loadModels = ["binary"]
         }
         defer { harness.stop() }
@@ -286,7 +293,10 @@ struct ModelRepositoryTests {
             ("/v2/repository/models/.hidden/load", "", "cannot name a model"),
             ("/v2/repository/models/a%2F..%2Fb/load", "", "cannot name a model"),
             ("/v2/repository/models/nothing/load", "", "the repository has no model 'nothing'"),
-            ("/v2/repository/models/binary/load", #"{"parameters":{"file:1/model.json":"e30="}}"#, "cannot be uploaded"),
+            (
+                "/v2/repository/models/binary/load", #"{"parameters":{"file:1/model.json":"e30="}}"#,
+                "cannot be uploaded"
+            ),
             ("/v2/repository/models/binary/load", #"{"parameters":{"config":"{}"}}"#, "cannot be uploaded"),
             ("/v2/repository/models/binary/load", #"{"parameters":{"priority":1}}"#, "not a parameter"),
             ("/v2/repository/models/binary/load", #"{"other":1}"#, "not a known field"),
@@ -303,9 +313,11 @@ struct ModelRepositoryTests {
         #expect(try harness.answeringVersion() == "1")
     }
 
-    @Test("outside explicit mode, load and unload are refused naming the flag; the index answers", arguments: [
-        ModelControlMode.none, .poll,
-    ])
+    @Test(
+        "outside explicit mode, load and unload are refused naming the flag; the index answers",
+        arguments: [
+            ModelControlMode.none, .poll,
+        ])
     func loadRefusedOutsideExplicit(mode: ModelControlMode) throws {
         let harness = try RepositoryHarness(mode: mode)
         defer { harness.stop() }
@@ -340,7 +352,8 @@ struct ModelRepositoryTests {
                     do {
                         try client.send(post("/models/binary/predict", Array(RepositoryHarness.digit.utf8)))
                         let response = try client.readResponse()
-                        load.record(response.status == 200 ? response.header("Model-Version") ?? "none" : "\(response.status)")
+                        load.record(
+                            response.status == 200 ? response.header("Model-Version") ?? "none" : "\(response.status)")
                     } catch {
                         load.record("\(error)")
                         return

@@ -15,7 +15,9 @@ struct ServeCommandTests {
         "serves the bundled model; /evaluate equals digits evaluate --json; SIGTERM drains and exits 0",
         arguments: ["binary", "ten-class"])
     func serveAndEvaluate(model: String) throws {
-        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--model", "data/models/\(model)/1/model.json"])
+        let server = try ServeProcess([
+            "--host", "127.0.0.1", "--port", "0", "--model", "data/models/\(model)/1/model.json",
+        ])
         try server.waitUntilReady()
         #expect(server.log.contains("serving \(model) version 1 (sha256 "))
         let evaluate = try server.get("/evaluate")
@@ -34,7 +36,9 @@ struct ServeCommandTests {
     func configurationPrecedence() throws {
         let fromEnvironment = try ServeProcess(
             [],
-            environment: ["DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": "0", "DIGITS_MODEL": "data/models/ten-class/1/model.json"])
+            environment: [
+                "DIGITS_HOST": "127.0.0.1", "DIGITS_PORT": "0", "DIGITS_MODEL": "data/models/ten-class/1/model.json",
+            ])
         try fromEnvironment.waitUntilReady()
         #expect(fromEnvironment.log.contains("serving ten-class version 1"))
         fromEnvironment.signal(SIGTERM)
@@ -60,6 +64,15 @@ struct ServeCommandTests {
             ([], ["DIGITS_PORT": "eighty"], "DIGITS_PORT='eighty' is not a valid value for --port"),
             (["--port", "70000"], [:], "out of range"),
             (["--host", "no.such.host.invalid"], [:], "cannot listen on no.such.host.invalid"),
+            (
+                ["--model", "data/models/binary/1/model.json", "--model-repository", "data/models"], [:],
+                "give one of them, not both"
+            ),
+            (["--load-model", "binary"], [:], "add --model-control explicit"),
+            (["--model-control", "sometimes"], [:], "Please provide one of 'none', 'poll' or 'explicit'"),
+            (["--model-repository", "/no/such/folder"], [:], "cannot read the model repository /no/such/folder"),
+            (["--model-control", "explicit", "--load-model", "nine"], [:], "the repository has no model 'nine'"),
+            (["--default-model", "../binary"], [:], "cannot name a model"),
         ])
     func startupFailures(arguments: [String], environment: [String: String], message: String) throws {
         let needsPort = !arguments.contains("--port") && environment["DIGITS_PORT"] == nil
@@ -67,6 +80,65 @@ struct ServeCommandTests {
         let status = server.waitForExit()
         #expect(status != 0 && status != nil)
         #expect(server.log.contains(message), "\(server.log)")
+    }
+
+    @Test("with no model flags, every model of data/models serves; the original endpoints answer with binary")
+    func servesTheBundledRepository() throws {
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0"])
+        try server.waitUntilReady()
+        #expect(server.log.contains("serving binary version 1 (sha256 "))
+        #expect(server.log.contains("ten-class version 1 (sha256 "))
+        let models = try JSONSerialization.jsonObject(with: try server.get("/models").body) as? [String: Any]
+        let names = (models?["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names == ["binary", "ten-class"])
+        let seven = try Data(contentsOf: CommandRunner.projectFolder.appendingPathComponent("data/examples/one.json"))
+        let tenClass = try server.request("POST", "/models/ten-class/predict", body: seven)
+        #expect(tenClass.status == 200)
+        #expect((try JSONSerialization.jsonObject(with: tenClass.body) as? [String: Any])?["probabilities"] != nil)
+        let original = try server.request("POST", "/predict", body: seven)
+        #expect((try JSONSerialization.jsonObject(with: original.body) as? [String: Any])?["probabilities"] == nil)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+    }
+
+    @Test("poll mode: SIGHUP scans the repository now; outside poll mode it is logged and ignored")
+    func hangupRescans() throws {
+        let root = CommandRunner.temporaryPath("-repository")
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: root + "/binary/1", withIntermediateDirectories: true)
+        let model = CommandRunner.projectFolder.appendingPathComponent("data/models/binary/1/model.json").path
+        try manager.copyItem(atPath: model, toPath: root + "/binary/1/model.json")
+        defer { try? manager.removeItem(atPath: root) }
+        let server = try ServeProcess([
+            "--host", "127.0.0.1", "--port", "0", "--model-repository", root, "--model-control", "poll",
+            "--repository-poll-secs", "3600",
+        ])
+        try server.waitUntilReady()
+        try manager.createDirectory(atPath: root + "/binary/2", withIntermediateDirectories: true)
+        try manager.copyItem(atPath: model, toPath: root + "/binary/2/model.json")
+        // Two scans: the first sees the new file, the second finds it unchanged and loads it.
+        for _ in 0..<2 {
+            server.signal(SIGHUP)
+            usleep(300_000)
+        }
+        var version: String?
+        for _ in 0..<100 {
+            let document = try JSONSerialization.jsonObject(with: try server.get("/model").body) as? [String: Any]
+            version = document?["version"] as? String
+            if version == "2" { break }
+            usleep(100_000)
+        }
+        #expect(version == "2", "\(server.log)")
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+
+        let fixed = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--model-repository", root])
+        try fixed.waitUntilReady()
+        fixed.signal(SIGHUP)
+        #expect(try fixed.get("/model").status == 200)
+        fixed.signal(SIGTERM)
+        #expect(fixed.waitForExit() == 0)
+        #expect(fixed.log.contains("SIGHUP ignored: model control is 'none', not poll"))
     }
 
     @Test("a port in use fails fast")

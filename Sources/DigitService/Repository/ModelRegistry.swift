@@ -135,7 +135,8 @@ final class ModelRegistry: Sendable {
         guard snapshot.models[name] != nil else {
             let reasons = statuses.withLock { $0[name]?.versions.values.map(\.reason) ?? [] }.filter { !$0.isEmpty }
             throw ModelLoadError(
-                "no version of '\(name)' could be loaded" + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
+                "no version of '\(name)' could be loaded"
+                    + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
         }
     }
 
@@ -162,7 +163,9 @@ final class ModelRegistry: Sendable {
         for name in names.sorted() {
             guard let folder = scan.models[name] else {
                 // The folder is gone: nothing of it can serve again.
-                if let versions = snapshot.models[name]?.keys { retire(name, versions: Array(versions), reason: "removed") }
+                if let versions = snapshot.models[name]?.keys {
+                    retire(name, versions: Array(versions), reason: "removed")
+                }
                 statuses.withLock { $0[name] = nil }
                 state.lastSeen[name] = nil
                 continue
@@ -215,7 +218,8 @@ final class ModelRegistry: Sendable {
             }
             return
         }
-        retire(name, versions: unwanted, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
+        retire(
+            name, versions: unwanted, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
         // A retired version whose folder is gone leaves the index.
         statuses.withLock { statuses in
             let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil }
@@ -269,7 +273,9 @@ final class ModelRegistry: Sendable {
             guard let served = snapshot.model(name, version: version) else { continue }
             published.withLock { $0 = $0.removing(name, version: version) }
             metrics.modelRetired(served)
-            statuses.withLock { $0[name]?.versions[version] = VersionStatus(state: .unavailable, reason: reason, file: nil) }
+            statuses.withLock {
+                $0[name]?.versions[version] = VersionStatus(state: .unavailable, reason: reason, file: nil)
+            }
             logger.notice("model \(name) version \(version) \(reason)")
         }
     }
@@ -286,7 +292,8 @@ final class ModelRegistry: Sendable {
                 guard !readyOnly else { continue }
                 entries.append(
                     .object([
-                        JSONMember("name", .string(name)), JSONMember("state", .string(ModelState.unavailable.rawValue)),
+                        JSONMember("name", .string(name)),
+                        JSONMember("state", .string(ModelState.unavailable.rawValue)),
                         JSONMember("reason", .string(status.reason)),
                     ]))
             }

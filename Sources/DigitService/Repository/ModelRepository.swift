@@ -18,7 +18,8 @@ extension ModelSource {
         let parts = path.split(separator: "/").map(String.init)
         let file = parts.last ?? path
         let stem = file.hasSuffix(".json") ? String(file.dropLast(5)) : file
-        if file == ModelRepository.modelFileName, parts.count >= 3, ModelRepository.version(parts[parts.count - 2]) != nil,
+        if file == ModelRepository.modelFileName, parts.count >= 3,
+            ModelRepository.version(parts[parts.count - 2]) != nil,
             ModelRepository.isModelName(parts[parts.count - 3])
         {
             return parts[parts.count - 3]

@@ -31,8 +31,10 @@ struct ServerContext: Sendable {
         middleware += configuration.middleware
         self.responder = MiddlewareChain(middleware, around: responder)
         var observers: [any HTTPServerObserver] = []
-        if logger.logLevel <= .info { observers.append(
-                AccessLogObserver(logger: logger, loggedResponseHeaders: configuration.loggedResponseHeaders)) }
+        if logger.logLevel <= .info {
+            observers.append(
+                AccessLogObserver(logger: logger, loggedResponseHeaders: configuration.loggedResponseHeaders))
+        }
         if let observer = configuration.observer { observers.append(observer) }
         self.observers = observers
         var timeouts = configuration.connectionTimeouts
