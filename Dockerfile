@@ -2,8 +2,8 @@
 #
 # digits: build with the official Swift image, run on Debian slim.
 #   docker build -t digits .
-#   docker run --rm -p 8080:8080 digits                                  # the binary model
-#   docker run --rm -p 8080:8080 -e DIGITS_MODEL=data/models/ten-class/1/model.json digits
+#   docker run --rm -p 8080:8080 digits                                  # both models, binary the default
+#   docker run --rm -p 8080:8080 -e DIGITS_DEFAULT_MODEL=ten-class digits
 
 # ---- build ---------------------------------------------------------------------------------------
 # The Swift image already holds zlib1g-dev, the one system library the package links.

@@ -249,7 +249,7 @@ final class ModelRegistry: Sendable {
                 $0[name]?.reason = ""
             }
             logger.notice(
-                "model \(name) version \(version) ready in \(ContinuousClock.now - started) (sha256 \(served.sha256), test accuracy \(served.evaluation.accuracy))"
+                "model \(name) version \(version) ready in \(Int((ContinuousClock.now - started) / .milliseconds(1))) ms (sha256 \(served.sha256), test accuracy \(decimalText(served.evaluation.accuracy)))"
             )
         } catch {
             metrics.modelLoadFailed(name)
