@@ -29,6 +29,7 @@ from selenium.webdriver.common.actions import interaction
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 DIGITS, SCREENSHOTS = sys.argv[1], sys.argv[2]
 SIZE, OUT, STROKE, INK_THRESHOLD = 280, 20, 22, 0.5
@@ -44,8 +45,9 @@ def start_server(model):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), "--model",
-                                f"data/models/{model}/1/model.json", "--log-level", "notice"],
+    choice = ["--model", f"data/models/{model}/1/model.json"] if model else []
+    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), *choice,
+                                "--log-level", "notice"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         if "ready on" in line:
@@ -110,19 +112,19 @@ def final_prediction(driver):
     raise SystemExit("the page never predicted its drawing")
 
 
-def server_answer(port, pixels):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=json.dumps({"pixels": pixels}).encode(),
+def server_answer(port, pixels, path="/predict"):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps({"pixels": pixels}).encode(),
                                      headers={"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(request, timeout=30))
 
 
-def check_digit(driver, port, strokes, kind, expected, name):
+def check_digit(driver, port, strokes, kind, expected, name, path="/predict"):
     driver.find_element(By.ID, "clear").click()
     draw(driver, strokes, kind)
     last = final_prediction(driver)
     pixels, answer = last["pixels"], last["answer"]
     shown = driver.find_element(By.ID, "digit").text
-    direct = server_answer(port, pixels)
+    direct = server_answer(port, pixels, path)
     assert direct == answer, f"the server answers {direct} for the page's image, the page got {answer}"
     assert shown == str(answer["predicted_class"]), f"the page shows {shown!r} for {answer}"
     assert answer["predicted_class"] == expected, f"the drawn {expected} was read as {answer}"
@@ -196,6 +198,25 @@ def main():
         driver.set_window_size(390, 2100)
         time.sleep(0.5)
         driver.save_screenshot(os.path.join(SCREENSHOTS, "ten-class-phone.png"))
+        server.terminate()
+        server.wait(timeout=30)
+
+        # The whole repository: the chooser lists both models, binary (the default) first chosen.
+        server, port = start_server(None)
+        servers.append(server)
+        driver.set_window_size(1280, 900)
+        driver.get(f"http://127.0.0.1:{port}/")
+        while "Model binary" not in driver.find_element(By.ID, "model-line").text:
+            assert time.monotonic() < DEADLINE, "the page did not load the default model"
+            time.sleep(0.1)
+        choice = Select(driver.find_element(By.ID, "model-choice"))
+        assert [o.get_attribute("value") for o in choice.options] == ["binary", "ten-class"], choice.options
+        choice.select_by_value("ten-class")
+        while "Model ten-class, version 1" not in driver.find_element(By.ID, "model-line").text:
+            assert time.monotonic() < DEADLINE, "choosing ten-class did not load it"
+            time.sleep(0.1)
+        print("repository: the page lists binary and ten-class; ten-class chosen:")
+        check_digit(driver, port, SEVEN, "pen", 7, "a seven", path="/models/ten-class/predict")
         print(f"screenshots in {SCREENSHOTS}: {sorted(os.listdir(SCREENSHOTS))}")
     finally:
         driver.quit()
