@@ -9,18 +9,17 @@ import asyncio
 import gzip
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
 
 import numpy as np
 import tritonclient.http as triton
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from prometheus_client.parser import text_string_to_metric_families
+
+from digits_process import start_digits
 
 DIGITS = sys.argv[1]
 
@@ -35,18 +34,7 @@ IMAGES = load_test_images()
 
 
 def start_server(model, *options):
-    """Starts digits on a free loopback port (port 0: the kernel picks it, so there is no race)."""
-    arguments = list(options) or ["--model", f"data/models/{model}/1/model.json"]
-    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "notice"]
-                               + arguments,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-        found = re.search(r"ready on http://[^ ]*:(\d+) ", line)
-        if found:
-            # Keep reading its output so that the pipe never fills and blocks the server.
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, int(found.group(1))
-    raise SystemExit(f"the {model} server did not start")
+    return start_digits(DIGITS, *(options or ["--model", f"data/models/{model}/1/model.json"]))
 
 
 def predict(port, image):

@@ -22,6 +22,8 @@ import tempfile
 import threading
 import time
 
+from digits_process import start_digits, wait_until
+
 DIGITS = sys.argv[1]
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 30
 CONNECTIONS = 64
@@ -31,15 +33,7 @@ BINARY = open("data/models/binary/1/model.json", "rb").read()
 
 
 def start_server(repository, *options):
-    process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "notice",
-                                "--model-repository", repository, *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in process.stdout:
-        found = re.search(r"ready on http://[^ ]*:(\d+) ", line)
-        if found:
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return process, int(found.group(1))
-    raise SystemExit("the server did not start")
+    return start_digits(DIGITS, "--model-repository", repository, *options)
 
 
 class Load:
@@ -103,15 +97,6 @@ def states(port):
             if e["name"] == "binary" and "version" in e}
 
 
-def wait_for(condition, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def swaps(mode):
     repository = tempfile.mkdtemp(prefix="digits-swaps-")
     staging = tempfile.mkdtemp(prefix="digits-staging-")
@@ -136,8 +121,8 @@ def swaps(mode):
             if mode == "explicit":
                 status, body = post(port, "/v2/repository/models/binary/load", b"{}")
                 assert status == 200, (status, body)
-            wait_for(lambda: states(port).get(version, ("",))[0] == "READY", f"version {version} to be ready")
-            wait_for(lambda: version - 1 not in [v for v, (s, _) in states(port).items() if s == "READY"],
+            wait_until(lambda: states(port).get(version, ("",))[0] == "READY", f"version {version} to be ready")
+            wait_until(lambda: version - 1 not in [v for v, (s, _) in states(port).items() if s == "READY"],
                      f"version {version - 1} to be retired")
             windows[version - 1][1] = time.monotonic()
             shutil.rmtree(f"{repository}/binary/{version - 1}")
@@ -182,7 +167,7 @@ def broken_versions():
             os.makedirs(f"{repository}/binary/{version}")
             with open(f"{repository}/binary/{version}/model.json", "wb") as file:
                 file.write(content)
-            wait_for(lambda: states(port).get(version, ("",))[0] == "UNAVAILABLE", f"{kind} refused")
+            wait_until(lambda: states(port).get(version, ("",))[0] == "UNAVAILABLE", f"{kind} refused")
             state, reason = states(port)[version]
             assert states(port)[1][0] == "READY"
             print(f"  {kind}: version {version} {state}: {reason[:110]}...")
@@ -192,10 +177,10 @@ def broken_versions():
         os.makedirs(f"{repository}/binary/{version}")
         with open(f"{repository}/binary/{version}/model.json", "wb") as file:
             file.write(BINARY[:1000])
-        wait_for(lambda: states(port).get(version, ("",))[0] == "UNAVAILABLE", "the half file refused")
+        wait_until(lambda: states(port).get(version, ("",))[0] == "UNAVAILABLE", "the half file refused")
         with open(f"{repository}/binary/{version}/model.json", "wb") as file:
             file.write(BINARY)
-        wait_for(lambda: states(port).get(version, ("",))[0] == "READY", "the fixed file loaded")
+        wait_until(lambda: states(port).get(version, ("",))[0] == "READY", "the fixed file loaded")
         answers, failures = load.finish()
     finally:
         server.terminate()

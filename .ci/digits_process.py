@@ -1,0 +1,28 @@
+"""What the CI scripts share: starting `digits serve` on a free loopback port, and waiting for a condition."""
+import re
+import subprocess
+import threading
+import time
+
+
+def start_digits(digits, *arguments):
+    """Starts `digits serve` on 127.0.0.1, port 0 (the kernel picks a free one, so there is no race), and
+    returns (process, port) once its ready line names the port."""
+    process = subprocess.Popen([digits, "serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "notice",
+                                *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        found = re.search(r"ready on http://[^ ]*:(\d+) ", line)
+        if found:
+            # Keep reading its output so that the pipe never fills and blocks the server.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process, int(found.group(1))
+    raise SystemExit(f"digits serve {' '.join(arguments)} did not start (exit status {process.wait()})")
+
+
+def wait_until(condition, what, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
