@@ -149,7 +149,7 @@ def run(model):
         predicts = value("digits_http_requests_total", route="/predict", method="POST", status="200")
         not_found = value("digits_http_requests_total", route="/v2/models/{name}/infer", method="POST", status="404")
         images = value("digits_images_predicted_total", model=model, version="1")
-        info = value("digits_model_info", name=model, version="1", sha256=json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))["sha256"])
+        info = value("digits_model_info", model=model, version="1", sha256=json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))["sha256"])
         histogram = value("digits_http_request_duration_seconds_count", route="/predict")
         print(f"  /metrics: {infers:.0f} infer, {predicts:.0f} predict, {not_found:.0f} unknown-model requests, "
               f"{images:.0f} images, model info {info:.0f}, /predict latency histogram count {histogram:.0f}")

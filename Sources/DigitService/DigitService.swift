@@ -33,7 +33,7 @@ public final class DigitService: Sendable {
         }
         guard ModelRepository.isModelName(configuration.defaultModelName) else {
             throw ServiceStartupError(
-                "--default-model '\(configuration.defaultModelName)' cannot name a model: 1 to 64 letters, digits, '.', '_' or '-'"
+                "--default-model '\(configuration.defaultModelName)' cannot name a model: a name is \(ModelRepository.nameRule)"
             )
         }
         let testSplit: LabelledImages
@@ -62,6 +62,14 @@ public final class DigitService: Sendable {
             if registry.snapshot.models.isEmpty {
                 throw ServiceStartupError("\(configuration.source.description) holds no model to serve")
             }
+        }
+        if registry.snapshot.defaultModel == nil {
+            let served = registry.snapshot.models.keys.sorted().joined(separator: ", ")
+            let problem =
+                "the default model '\(configuration.defaultModelName)' has no ready version (serving: \(served.isEmpty ? "nothing" : served)); choose another with --default-model"
+            // Nothing can change that in `none` mode; in the others a poll or a load may bring it.
+            guard configuration.modelControl != .none else { throw ServiceStartupError(problem) }
+            logger.warning("\(problem); GET /model and the original endpoints answer 503 until it is loaded")
         }
     }
 
@@ -131,7 +139,8 @@ public final class DigitService: Sendable {
         for source in sources { source.cancel() }
     }
 
-    /// One poll now, on the repository queue, returning when it has ended: for tests and SIGHUP.
+    /// One poll now, on the repository queue, returning when it has ended (for tests; SIGHUP's handler,
+    /// already on that queue, polls directly).
     public func pollRepository() {
         repositoryQueue.sync { registry.poll() }
     }

@@ -7,7 +7,8 @@ import JSON
 /// decides what is served. Loads read only the repository folder: model files cannot be uploaded.
 extension DigitService {
     func registerRepositoryAPI(in group: inout RouteGroup) {
-        group.post("/repository/index", execution: .inline) { [self] request in
+        // The index lists the repository's folders too: a file-system read, off the event loops.
+        group.post("/repository/index", execution: .offloaded) { [self] request in
             let body = try Self.repositoryBody(request, known: ["ready"])
             let ready = try Self.field { () throws(JSONFieldError) in try body?.optional("ready")?.bool() } ?? false
             return Self.v2JSON(.array(registry.index(readyOnly: ready)))
@@ -16,10 +17,10 @@ extension DigitService {
         group.post("/repository/models/{name}/load", execution: .offloaded) { [self] request in
             let name = try repositoryModelName(request, action: "load")
             try Self.checkParameters(try Self.repositoryBody(request, known: ["parameters"]), allowed: [])
-            do {
+            do throws(ModelLoadError) {
                 try registry.load(name)
             } catch {
-                throw HTTPError.repositoryRequest("failed to load '\(name)': \(error)")
+                throw Self.repositoryFailure(error, "failed to load '\(name)'")
             }
             return Self.v2JSON(loadedVersions(name))
         }
@@ -27,10 +28,10 @@ extension DigitService {
             let name = try repositoryModelName(request, action: "unload")
             try Self.checkParameters(
                 try Self.repositoryBody(request, known: ["parameters"]), allowed: ["unload_dependents"])
-            do {
+            do throws(ModelLoadError) {
                 try registry.unload(name)
             } catch {
-                throw HTTPError.repositoryRequest("failed to unload '\(HTTPError.echo(name))': \(error)")
+                throw Self.repositoryFailure(error, "failed to unload '\(name)'")
             }
             return Self.v2JSON(loadedVersions(name))
         }
@@ -45,12 +46,27 @@ extension DigitService {
                 "models cannot be \(action)ed through the API while model control is '\(registry.mode.rawValue)'; start digits serve with --model-control explicit"
             )
         }
-        guard ModelRepository.isModelName(name) else {
-            throw .repositoryRequest(
-                "'\(HTTPError.echo(name))' cannot name a model: a name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+        // A browser page on another site could send this POST without a preflight (an empty body is a
+        // "simple" request): only origins allowed by --cors-origins may change what serves.
+        if let origin = request.headers["Origin"], !(configuration.http.cors?.allows(origin) ?? false) {
+            throw HTTPError(
+                status: .forbidden, code: "cors_refused",
+                message:
+                    "the origin '\(HTTPError.echo(origin))' may not \(action) models; allow it with --cors-origins, or call the API from outside a browser"
             )
         }
+        guard ModelRepository.isModelName(name) else {
+            throw .repositoryRequest(
+                "'\(HTTPError.echo(name))' cannot name a model: a name is \(ModelRepository.nameRule)")
+        }
         return name
+    }
+
+    /// A load or unload that failed: 409 with `Retry-After` while another runs, else 400 with the reasons.
+    private static func repositoryFailure(_ error: ModelLoadError, _ what: String) -> HTTPError {
+        guard error.isBusy else { return .repositoryRequest("\(what): \(error)") }
+        return HTTPError(
+            status: .conflict, code: "repository_busy", message: "\(what): \(error)", headers: ["Retry-After": "1"])
     }
 
     /// `{"name": ..., "versions": [...]}`: the versions of `name` serving after a load or unload.

@@ -74,7 +74,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     /// version published again with another file keeps its counter and changes its info series.
     func modelPublished(_ served: ServedModel) {
         let key = ModelKey(name: served.name, version: served.version)
-        let dimensions = [("name", served.name), ("version", served.versionText)]
+        let dimensions = [("model", served.name), ("version", served.versionText)]
         let stale: CoreMetrics.Gauge? = modelSeries.withLock { series in
             if let existing = series[key], existing.sha256 == served.sha256 { return nil }
             let info = CoreMetrics.Gauge(

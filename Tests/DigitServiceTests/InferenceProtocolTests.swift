@@ -257,7 +257,7 @@ struct InferenceProtocolTests {
         }
         #expect(
             text.contains(
-                #"digits_model_info{name="binary",version="1",sha256="\#(harness.service.served()!.sha256)"} 1.0"#))
+                #"digits_model_info{model="binary",version="1",sha256="\#(harness.service.served()!.sha256)"} 1.0"#))
         #expect(text.contains(#"digits_http_request_duration_seconds_bucket{route="/predict",le="0.000025"}"#))
     }
 }

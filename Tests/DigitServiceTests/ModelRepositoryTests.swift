@@ -332,6 +332,124 @@ struct ModelRepositoryTests {
         #expect(try harness.send("GET", "/v2/").status == 200)
     }
 
+    @Test(
+        "hostile files: a FIFO, a device link or an oversized file where a model or config should be is refused, never read"
+    )
+    func hostileFiles() throws {
+        let harness = try RepositoryHarness(mode: .poll)
+        defer { harness.stop() }
+        let root = harness.root
+        try FileManager.default.createDirectory(atPath: "\(root)/binary/2", withIntermediateDirectories: true)
+        #expect(mkfifo("\(root)/binary/2/model.json", 0o600) == 0)
+        try FileManager.default.createDirectory(atPath: "\(root)/binary/3", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root)/binary/3/model.json", withDestinationPath: "/dev/zero")
+        // A sparse file one byte over the limit: its size is refused before a byte is read.
+        let large = "\(root)/binary/4/model.json"
+        try RepositoryHarness.write([], to: large)
+        #expect(truncate(large, off_t(ModelRepository.maximumModelFileBytes + 1)) == 0)
+        harness.pollTwice()
+        // The FIFO and the device are not regular files: the scan ignores them, and the largest version
+        // that is a file was refused for its size, leaving version 1 serving.
+        #expect(try harness.answeringVersion() == "1")
+        #expect(try harness.states()["binary/4"] == "UNAVAILABLE")
+        #expect(try harness.reason("binary", 4).contains("more than the 16777216 a file may have here"))
+        // config.json as a FIFO: refused without blocking the poll.
+        #expect(mkfifo("\(root)/binary/config.json", 0o600) == 0)
+        harness.pollTwice()
+        #expect(try harness.answeringVersion() == "1")
+        let list = try harness.json("GET", "/models") as? [String: Any]
+        let binary = (list?["models"] as? [[String: Any]])?.first
+        #expect((binary?["reason"] as? String)?.contains("not a regular file") == true, "\(String(describing: binary))")
+    }
+
+    @Test("latest 2 with a broken newest version keeps the two before it serving")
+    func latestTwoKeepsServing() throws {
+        let harness = try RepositoryHarness(versions: ["binary": [1, 2]], mode: .poll) { root, _ in
+            try! Data(#"{"version_policy": {"latest": {"num_versions": 2}}}"#.utf8)
+                .write(to: URL(fileURLWithPath: "\(root)/binary/config.json"))
+        }
+        defer { harness.stop() }
+        try harness.write(RepositoryHarness.nanWeightBytes, version: 3)
+        harness.pollTwice()
+        #expect(try harness.states() == ["binary/1": "READY", "binary/2": "READY", "binary/3": "UNAVAILABLE"])
+        try harness.write(RepositoryHarness.binaryBytes, version: 3)
+        harness.pollTwice()
+        #expect(try harness.states() == ["binary/1": "UNAVAILABLE", "binary/2": "READY", "binary/3": "READY"])
+    }
+
+    @Test("a model folder that disappears is retired after two polls, not one")
+    func modelFolderRemoved() throws {
+        let harness = try RepositoryHarness(versions: ["binary": [1], "other": [1]], mode: .poll)
+        defer { harness.stop() }
+        try harness.remove("other")
+        harness.service.pollRepository()
+        #expect(try harness.answeringVersion("other") == "1")
+        harness.service.pollRepository()
+        #expect(try harness.answeringVersion("other") == nil)
+        #expect(try harness.states() == ["binary/1": "READY"])
+    }
+
+    @Test(
+        "explicit load: a wanted version that fails is a 400 naming it, the old one keeps serving; a second load meanwhile is a 409"
+    )
+    func explicitLoadFailures() throws {
+        let harness = try RepositoryHarness(versions: ["binary": [1]], mode: .explicit)
+        defer { harness.stop() }
+        try harness.write(RepositoryHarness.nanWeightBytes, version: 2)
+        let failed = try harness.send("POST", "/v2/repository/models/binary/load", body: "")
+        #expect(failed.status == 400)
+        #expect(failed.text.contains("version 2:") && failed.text.contains("is NaN"), "\(failed.text)")
+        #expect(failed.text.contains("still serving: version 1"), "\(failed.text)")
+        #expect(try harness.answeringVersion() == "1")
+        // The ten-class model takes seconds to evaluate in a debug build: a load sent meanwhile is refused.
+        try RepositoryHarness.write(
+            try FileIO.read(ServiceHarness.path("data/models/ten-class/1/model.json")),
+            to: "\(harness.root)/ten/1/model.json")
+        let slow = DispatchQueue.global()
+        let first = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var firstStatus = 0
+        slow.async {
+            firstStatus = (try? harness.send("POST", "/v2/repository/models/ten/load", body: ""))?.status ?? 0
+            first.signal()
+        }
+        usleep(300_000)
+        let busy = try harness.send("POST", "/v2/repository/models/binary/load", body: "")
+        first.wait()
+        #expect(firstStatus == 200)
+        #expect(busy.status == 409, "\(busy.text)")
+        #expect(busy.header("Retry-After") == "1")
+        #expect(try harness.answeringVersion("ten") == "1")
+    }
+
+    @Test("a cross-origin page cannot load or unload models unless --cors-origins allows it")
+    func crossOriginRefused() throws {
+        let harness = try RepositoryHarness(mode: .explicit)
+        defer { harness.stop() }
+        let client = try TestClient(port: harness.server.port)
+        defer { client.closeNow() }
+        try client.send(post("/v2/repository/models/binary/unload", [], headers: "Origin: http://evil.example\r\n"))
+        let response = try client.readResponse()
+        #expect(response.status == 403)
+        #expect(response.text.contains("--cors-origins"), "\(response.text)")
+        #expect(try harness.answeringVersion() == "1")
+    }
+
+    @Test(
+        "start-up in none mode fails for an empty model folder and for a default model that is not there",
+        arguments: [("binary", "holds no version"), ("other", "the default model 'nine' has no ready version")])
+    func noneModeStartupFailures(emptyModel: String, message: String) throws {
+        #expect {
+            try RepositoryHarness(versions: ["other": [1]]) { root, configuration in
+                try! FileManager.default.createDirectory(
+                    atPath: "\(root)/\(emptyModel)", withIntermediateDirectories: true)
+                if emptyModel == "other" { configuration.defaultModel = "nine" }
+            }
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
     @Test("swaps under load: every request answered 200 by a version published at that moment")
     func swapsUnderLoad() throws {
         let harness = try RepositoryHarness(mode: .poll)

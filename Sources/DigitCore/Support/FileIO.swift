@@ -24,14 +24,31 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String { "\(operation) failed: \(String(cString: strerror(code)))" }
 }
 
+/// A file that is not one ``FileIO/read(_:maxBytes:)`` reads: not a regular file, or too large.
+public enum FileSizeError: Error, CustomStringConvertible, Equatable, Sendable {
+    case notRegular
+    case tooLarge(size: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .notRegular: "not a regular file (a FIFO, a device or a socket); give a file"
+        case .tooLarge(let size, let limit): "\(size) bytes is more than the \(limit) a file may have here"
+        }
+    }
+}
+
 /// Whole-file reads and atomic writes with plain POSIX calls.
 ///
 /// Foundation's `Data(contentsOf:)` reports failures as Cocoa errors whose text varies by platform;
 /// these helpers give the user the errno message ("No such file or directory") and the path.
 public enum FileIO {
-    /// Reads a whole file into memory.
-    public static func read(_ path: String) throws(FileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Reads a whole regular file into memory, at most `maxBytes` of it (a larger file is refused).
+    ///
+    /// Opened without blocking and checked to be a regular file before it is read: a FIFO or a device
+    /// left where a model or config should be (`/dev/zero`, a named pipe nobody writes) would otherwise
+    /// block the open forever or never end.
+    public static func read(_ path: String, maxBytes: Int = .max) throws(FileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError(path: path, reason: SystemError(operation: "open", code: errno)) }
         defer { close(fd) }
         var info = stat()
@@ -40,6 +57,10 @@ public enum FileIO {
         }
         if (info.st_mode & S_IFMT) == S_IFDIR {
             throw FileError(path: path, reason: SystemError(operation: "read", code: EISDIR))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: FileSizeError.notRegular) }
+        guard Int(info.st_size) <= maxBytes else {
+            throw FileError(path: path, reason: FileSizeError.tooLarge(size: Int(info.st_size), limit: maxBytes))
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(info.st_size))
@@ -51,6 +72,10 @@ public enum FileIO {
                 throw FileError(path: path, reason: SystemError(operation: "read", code: errno))
             }
             if count == 0 { return bytes }
+            // A file that grows while it is read is held to the same limit.
+            guard bytes.count + count <= maxBytes else {
+                throw FileError(path: path, reason: FileSizeError.tooLarge(size: bytes.count + count, limit: maxBytes))
+            }
             bytes.append(contentsOf: chunk[0..<count])
         }
     }

@@ -22,9 +22,10 @@ public enum ModelState: String, Sendable {
     case loading = "LOADING"
 }
 
-/// The models being served and the versions that failed, and the one place they change: every load and
-/// unload (start-up, poll, repository API) goes through ``reconcile(_:only:waitForStableFiles:)`` under
-/// one lock, so changes never interleave. Requests never take that lock: they read ``snapshot``.
+/// The models being served and the versions that failed, and the one place they change: start-up, polls
+/// and the repository API change them under one lock (`changing`), through `reconcile` (and `retire` for
+/// an unload), so changes never interleave. Requests never take that lock: they read ``snapshot``.
+/// Locks are taken in one order only: `changing`, then `statuses`, then `published`.
 ///
 /// The swap preserves availability: a new version is read, validated, evaluated and warmed up before it
 /// is published; versions the policy no longer wants are retired only once a version it wants is ready,
@@ -44,7 +45,7 @@ final class ModelRegistry: Sendable {
     /// A model as the index shows it.
     struct ModelStatus: Sendable {
         var versions: [Int: VersionStatus] = [:]
-        /// Why the model has no version serving, when it has none (unloaded, a broken config).
+        /// What is wrong with the model as a whole (unloaded, not loaded, a broken config, no versions).
         var reason = ""
         /// Whether the model should be serving: found at start-up or by a poll, or loaded through the API.
         var wanted = false
@@ -63,6 +64,10 @@ final class ModelRegistry: Sendable {
         var lastSeen: [String: [Int: VersionFile]] = [:]
         /// In `explicit` mode, the models loaded through the API (or at start-up).
         var loaded: Set<String> = []
+        /// Models whose folder the previous poll did not find.
+        var missingOnce: Set<String> = []
+        /// The scans' notes already logged, so that each is said once.
+        var loggedNotes: Set<String> = []
     }
 
     init(
@@ -87,19 +92,18 @@ final class ModelRegistry: Sendable {
     /// `only` is `nil`), loaded without waiting for files to hold still.
     func loadAtStartup(only names: Set<String>?) throws(RepositoryError) {
         let scan = try ModelRepository.scan(source)
-        for note in scan.notes { logger.warning("\(note)") }
         if let names, let unknown = names.subtracting(scan.models.keys).sorted().first {
             throw RepositoryError("--load-model \(unknown): the repository has no model '\(unknown)'")
         }
-        let chosen = names ?? Set(scan.models.keys)
         changing.withLock { state in
-            state.loaded = chosen
+            state.loaded = names ?? Set(scan.models.keys)
             reconcile(scan, only: Set(scan.models.keys), waitForStableFiles: false, state: &state)
         }
     }
 
     /// `poll` mode: scans the source and brings every model in line with it. New or changed files are
-    /// loaded once they are unchanged since the previous poll.
+    /// loaded once they are unchanged since the previous poll; a model folder is retired once two polls
+    /// in a row have not found it (a folder swapped by two renames is not dropped between them).
     func poll() {
         let scan: RepositoryScan
         do {
@@ -117,26 +121,40 @@ final class ModelRegistry: Sendable {
     }
 
     /// The repository API's load: `name`'s folder read again now, the versions its policy wants loaded,
-    /// the others unloaded. Answers once the load has ended; throws when no version of it serves.
+    /// the others unloaded. Answers once the load has ended; throws when a wanted version failed (what
+    /// served before keeps serving), or when another change is under way.
     func load(_ name: String) throws(ModelLoadError) {
-        let scan: RepositoryScan
-        do {
-            scan = try ModelRepository.scan(source)
-        } catch {
-            throw ModelLoadError("\(error)")
+        var notes: [String] = []
+        let folder: ModelFolder?
+        switch source {
+        case .repository(let root):
+            folder =
+                ModelRepository.isFolder(root + "/" + name)
+                ? ModelRepository.scanModel(named: name, in: root, notes: &notes) : nil
+        case .file: folder = (try? ModelRepository.scan(source))?.models[name]
         }
-        guard scan.models[name] != nil else {
-            throw ModelLoadError("the repository has no model '\(name)'")
-        }
-        changing.withLock { state in
+        guard let folder else { throw ModelLoadError("the repository has no model '\(name)'") }
+        var scan = RepositoryScan()
+        scan.models[name] = folder
+        scan.notes = notes
+        let done: Void? = changing.withLockIfAvailable { state in
             state.loaded.insert(name)
             reconcile(scan, only: [name], waitForStableFiles: false, state: &state)
         }
-        guard snapshot.models[name] != nil else {
-            let reasons = statuses.withLock { $0[name]?.versions.values.map(\.reason) ?? [] }.filter { !$0.isEmpty }
+        guard done != nil else { throw ModelLoadError.busy }
+        let failed = statuses.withLock { statuses in
+            folder.wanted.keys.sorted().compactMap { version -> String? in
+                guard let status = statuses[name]?.versions[version], status.state != .ready || !status.reason.isEmpty
+                else { return nil }
+                return "version \(version): \(status.reason)"
+            }
+        }
+        if let problem = folder.problem { throw ModelLoadError(problem) }
+        guard failed.isEmpty else {
+            let serving = snapshot.models[name]?.keys.sorted().map(String.init) ?? []
             throw ModelLoadError(
-                "no version of '\(name)' could be loaded"
-                    + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; ")))
+                failed.joined(separator: "; ")
+                    + (serving.isEmpty ? "" : "; still serving: version " + serving.joined(separator: ", ")))
         }
     }
 
@@ -146,7 +164,7 @@ final class ModelRegistry: Sendable {
         guard statuses.withLock({ $0[name] }) != nil else {
             throw ModelLoadError("no model '\(name)' is known here")
         }
-        changing.withLock { state in
+        let done: Void? = changing.withLockIfAvailable { state in
             state.loaded.remove(name)
             retire(name, versions: snapshot.models[name].map { Array($0.keys) } ?? [], reason: "unloaded")
             statuses.withLock { statuses in
@@ -154,15 +172,23 @@ final class ModelRegistry: Sendable {
                 statuses[name]?.reason = "unloaded"
             }
         }
+        guard done != nil else { throw ModelLoadError.busy }
     }
 
     /// Brings the models named in `names` in line with `scan`. Called with the change lock held.
     private func reconcile(
         _ scan: RepositoryScan, only names: Set<String>, waitForStableFiles: Bool, state: inout ChangeState
     ) {
+        for note in scan.notes where !state.loggedNotes.contains(note) { logger.warning("\(note)") }
+        state.loggedNotes.formUnion(scan.notes)
         for name in names.sorted() {
             guard let folder = scan.models[name] else {
+                if waitForStableFiles && !state.missingOnce.contains(name) {
+                    state.missingOnce.insert(name)
+                    continue
+                }
                 // The folder is gone: nothing of it can serve again.
+                state.missingOnce.remove(name)
                 if let versions = snapshot.models[name]?.keys {
                     retire(name, versions: Array(versions), reason: "removed")
                 }
@@ -170,6 +196,7 @@ final class ModelRegistry: Sendable {
                 state.lastSeen[name] = nil
                 continue
             }
+            state.missingOnce.remove(name)
             if mode == .explicit && !state.loaded.contains(name) {
                 statuses.withLock { statuses in
                     if statuses[name] == nil { statuses[name] = ModelStatus(reason: "not loaded") }
@@ -181,49 +208,56 @@ final class ModelRegistry: Sendable {
         }
     }
 
-    /// One model: the wanted versions loaded, then the unwanted ones retired once one wanted is ready.
+    /// One model: the wanted versions loaded, then the unwanted ones retired, as many as wanted ones are
+    /// ready to take their place.
     private func reconcile(_ folder: ModelFolder, waitForStableFiles: Bool, lastSeen: [Int: VersionFile]) {
         let name = folder.name
-        statuses.withLock { statuses in
+        let previousReason = statuses.withLock { statuses in
+            let previous = statuses[name]?.reason
             statuses[name, default: ModelStatus()].wanted = true
             statuses[name]?.reason = folder.problem ?? ""
             // Versions whose folders are gone leave the index (those still serving stay until retired).
             let serving = snapshot.models[name] ?? [:]
             let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil || serving[$0.key] != nil }
             statuses[name]?.versions = kept ?? [:]
+            return previous
         }
-        if let problem = folder.problem { logger.error("model \(name) keeps what it serves: \(problem)") }
+        if let problem = folder.problem, problem != previousReason {
+            logger.error("model \(name) keeps what it serves: \(problem)")
+        }
         let wanted = folder.wanted
         for (version, file) in wanted.sorted(by: { $0.key < $1.key }) {
-            let previous = statuses.withLock { $0[name]?.versions[version] }
             // Loaded or refused already, and unchanged since: nothing to do.
-            if previous?.file == file && previous?.state != .loading { continue }
+            if statuses.withLock({ $0[name]?.versions[version]?.file }) == file { continue }
             if waitForStableFiles && lastSeen[version] != file {
                 logger.info("model \(name) version \(version): waiting for \(file.path) to stay unchanged for one poll")
                 continue
             }
             load(name, version: version, file: file)
         }
+        // Availability first: an unwanted version keeps serving in place of each wanted one that is not ready
+        // (a broken new version under `latest 1` leaves the old one serving), the highest kept.
         let serving = snapshot.models[name] ?? [:]
-        let readyWanted = wanted.keys.filter { serving[$0] != nil }
-        let unwanted = serving.keys.filter { wanted[$0] == nil }
-        guard !unwanted.isEmpty else { return }
-        if readyWanted.isEmpty {
-            // No version the policy wants could be loaded: what serves keeps serving.
+        // A folder that cannot be used as a whole (a broken config, no versions) retires nothing.
+        let missing = folder.problem == nil ? wanted.keys.filter { serving[$0] == nil }.count : serving.count
+        let unwanted = serving.keys.filter { wanted[$0] == nil }.sorted(by: >)
+        let kept = Array(unwanted.prefix(missing))
+        let retiring = Array(unwanted.dropFirst(missing))
+        if !kept.isEmpty {
             statuses.withLock { statuses in
-                for version in unwanted {
+                for version in kept {
                     statuses[name]?.versions[version]?.reason =
-                        "kept serving: no version that the policy (\(folder.policy.description)) wants is ready"
+                        "kept serving: a version that the policy (\(folder.policy.description)) wants is not ready"
                 }
             }
-            return
         }
+        guard !retiring.isEmpty else { return }
         retire(
-            name, versions: unwanted, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
+            name, versions: retiring, reason: "unloaded: the policy (\(folder.policy.description)) no longer wants it")
         // A retired version whose folder is gone leaves the index.
         statuses.withLock { statuses in
-            let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil }
-            statuses[name]?.versions = kept ?? [:]
+            let remaining = statuses[name]?.versions.filter { folder.versions[$0.key] != nil || kept.contains($0.key) }
+            statuses[name]?.versions = remaining ?? [:]
         }
     }
 
@@ -283,8 +317,13 @@ final class ModelRegistry: Sendable {
     // MARK: - What the API shows
 
     /// Triton's repository index: one entry per version (and one per model that has none), sorted.
+    /// Models whose folders appeared since the last scan are listed as not loaded (Triton's index shows
+    /// every model of the repository).
     func index(readyOnly: Bool) -> [JSONValue] {
-        let statuses = statuses.withLock { $0 }
+        var statuses = statuses.withLock { $0 }
+        for name in (try? ModelRepository.scan(source))?.models.keys ?? [:].keys where statuses[name] == nil {
+            statuses[name] = ModelStatus(reason: "not loaded")
+        }
         var entries: [JSONValue] = []
         for name in statuses.keys.sorted() {
             let status = statuses[name]!

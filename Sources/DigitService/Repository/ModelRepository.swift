@@ -35,6 +35,10 @@ struct VersionFile: Equatable, Sendable {
     let path: String
     let size: Int
     let modifiedNanoseconds: Int
+    /// The inode and the status-change time too: a file replaced by one of the same size and modification
+    /// time (`cp -p`, `rsync -a`) still changes them.
+    let inode: UInt64
+    let changedNanoseconds: Int
 }
 
 /// A model's folder as a scan saw it: its versions, its policy, and what is wrong with the folder (a
@@ -65,12 +69,15 @@ enum ModelRepository {
     /// The file a version folder holds.
     static let modelFileName = "model.json"
     static let configFileName = "config.json"
-    /// A model file larger than this is refused before it is read: the bundled models are about 100 KB and
-    /// a 1,000x1,000 dense layer is 8 MB of text, so this leaves room while a stray disk image cannot
-    /// exhaust memory.
-    static let maximumModelFileBytes = 256 * 1024 * 1024
+    /// A model file larger than this is refused before it is read: its parse tree takes about ten times its
+    /// size, and a replica's memory limit is 512 MiB. The bundled models are 0.1 and 1.6 MB; 16 MiB holds
+    /// about 1.3 million parameters, as text.
+    static let maximumModelFileBytes = 16 * 1024 * 1024
     /// The largest version number (Triton's are 64-bit; ours fit in any JSON reader).
     static let maximumVersion = 1 << 53
+
+    /// What a model's name may be, in the words every refusal uses.
+    static let nameRule = "1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
 
     /// Whether `name` can be a model's folder and name: ``Model/isValidName(_:)`` (letters, digits,
     /// `.`, `_`, `-`, at most 64) and not starting with `.`, so that `.` and `..` never name a model.
@@ -96,7 +103,9 @@ enum ModelRepository {
             let name = ModelSource.modelName(forFile: path)
             var folder = ModelFolder(name: name)
             // A missing file is still version 1: loading it says what is wrong.
-            folder.versions[1] = signature(of: path) ?? VersionFile(path: path, size: -1, modifiedNanoseconds: -1)
+            folder.versions[1] =
+                signature(of: path)
+                ?? VersionFile(path: path, size: -1, modifiedNanoseconds: -1, inode: 0, changedNanoseconds: -1)
             scan.models[name] = folder
             return scan
         case .repository(let root):
@@ -107,9 +116,7 @@ enum ModelRepository {
             for entry in entries where isFolder(root + "/" + entry) {
                 guard isModelName(entry) else {
                     if !entry.hasPrefix(".") {
-                        scan.notes.append(
-                            "\(root)/\(entry) ignored: a model's folder name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
-                        )
+                        scan.notes.append("\(root)/\(entry) ignored: a model's folder name is \(nameRule)")
                     }
                     continue
                 }
@@ -131,7 +138,11 @@ enum ModelRepository {
                 folder.problem = "\(configPath): \(error)"
             }
         }
-        for entry in listFolder(folderPath) ?? [] where isFolder(folderPath + "/" + entry) {
+        guard let entries = listFolder(folderPath) else {
+            folder.problem = "cannot read \(folderPath): \(String(cString: strerror(errno)))"
+            return folder
+        }
+        for entry in entries where isFolder(folderPath + "/" + entry) {
             guard let version = version(entry) else {
                 if !entry.hasPrefix(".") {
                     notes.append("\(folderPath)/\(entry) ignored: a version folder's name is a positive integer")
@@ -145,6 +156,10 @@ enum ModelRepository {
             }
             folder.versions[version] = file
         }
+        if folder.versions.isEmpty && folder.problem == nil {
+            folder.problem =
+                "\(folderPath) holds no version: a folder named by a positive integer, holding \(modelFileName)"
+        }
         return folder
     }
 
@@ -154,10 +169,12 @@ enum ModelRepository {
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
         return VersionFile(
             path: path, size: Int(status.st_size),
-            modifiedNanoseconds: Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec))
+            modifiedNanoseconds: Int(status.st_mtim.tv_sec) * 1_000_000_000 + Int(status.st_mtim.tv_nsec),
+            inode: UInt64(status.st_ino),
+            changedNanoseconds: Int(status.st_ctim.tv_sec) * 1_000_000_000 + Int(status.st_ctim.tv_nsec))
     }
 
-    private static func isFolder(_ path: String) -> Bool {
+    static func isFolder(_ path: String) -> Bool {
         var status = stat()
         return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
     }

@@ -30,14 +30,9 @@ public final class ServedModel: Sendable {
     /// Reads and validates `file`, checks that the model takes the test split's images, evaluates it and
     /// runs one forward pass. Throws what is wrong in words for the index and the log.
     init(name: String, version: Int, file: VersionFile, testSplit: LabelledImages) throws(ModelLoadError) {
-        guard file.size <= ModelRepository.maximumModelFileBytes else {
-            throw ModelLoadError(
-                "\(file.path): \(file.size) bytes is more than a model file may be (\(ModelRepository.maximumModelFileBytes))"
-            )
-        }
         var model: Model
         do {
-            (model, sha256) = try Model.load(contentsOf: file.path)
+            (model, sha256) = try Model.load(contentsOf: file.path, maxBytes: ModelRepository.maximumModelFileBytes)
         } catch {
             throw ModelLoadError("\(error)")
         }
@@ -76,8 +71,15 @@ public final class ServedModel: Sendable {
 /// Why a version was not loaded, for the repository index, the log and `digits serve`'s exit message.
 public struct ModelLoadError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// Refused because another load or unload was under way: the client should retry.
+    public let isBusy: Bool
 
-    init(_ description: String) {
+    init(_ description: String, isBusy: Bool = false) {
         self.description = description
+        self.isBusy = isBusy
     }
+
+    /// A load or unload asked for while another runs. Refused rather than queued, so that no Dispatch
+    /// worker (shared with batch and inference requests) waits behind it.
+    static let busy = ModelLoadError("another load or unload is under way; retry when it has ended", isBusy: true)
 }

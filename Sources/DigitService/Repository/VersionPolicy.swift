@@ -28,11 +28,10 @@ public enum VersionPolicy: Equatable, Sendable {
     static func read(configFile path: String) throws(ConfigError) -> VersionPolicy {
         let bytes: [UInt8]
         do {
-            bytes = try FileIO.read(path)
+            bytes = try FileIO.read(path, maxBytes: 1024 * 1024)
         } catch {
             throw ConfigError(description: "cannot be read: \(error.reason)")
         }
-        guard bytes.count <= 1024 * 1024 else { throw ConfigError(description: "is larger than 1 MiB") }
         let document: JSONValue
         do {
             document = try JSONParser(maxContainers: 10_000, maxValues: 100_000).parse(bytes)

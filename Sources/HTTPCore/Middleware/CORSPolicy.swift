@@ -15,7 +15,8 @@ public struct CORSPolicy: Sendable, Equatable {
         self.allowedOrigins = allowedOrigins
     }
 
-    func allows(_ origin: String) -> Bool {
+    /// Whether `origin` may call the server.
+    public func allows(_ origin: String) -> Bool {
         allowedOrigins.contains("*") || allowedOrigins.contains(origin)
     }
 
