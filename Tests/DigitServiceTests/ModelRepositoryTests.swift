@@ -422,6 +422,22 @@ struct ModelRepositoryTests {
         #expect(try harness.answeringVersion("ten") == "1")
     }
 
+    @Test("readiness: /v2/health/ready is 503 while a model that should serve has no ready version")
+    func readiness() throws {
+        let harness = try RepositoryHarness(versions: ["binary": [1]], mode: .poll)
+        defer { harness.stop() }
+        #expect(try harness.send("GET", "/v2/health/ready").status == 200)
+        try harness.write(RepositoryHarness.nanWeightBytes, model: "broken", version: 1)
+        harness.pollTwice()
+        #expect(try harness.send("GET", "/v2/health/ready").status == 503)
+        #expect(try harness.send("GET", "/v2/models/broken/ready").status == 404)
+        #expect(try harness.send("GET", "/model").status == 200, "the default model still serves")
+        try harness.write(RepositoryHarness.binaryBytes, model: "broken", version: 1)
+        harness.pollTwice()
+        #expect(try harness.send("GET", "/v2/health/ready").status == 200)
+        #expect(try harness.send("GET", "/v2/models/broken/ready").status == 200)
+    }
+
     @Test("a cross-origin page cannot load or unload models unless --cors-origins allows it")
     func crossOriginRefused() throws {
         let harness = try RepositoryHarness(mode: .explicit)

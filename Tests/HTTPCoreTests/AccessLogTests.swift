@@ -64,6 +64,37 @@ struct AccessLogTests {
         #expect(lines.last?.message == "GET /missing 404")
         #expect(!handler.captured.contains { $0.level >= .error }, "a client's mistake is not an error")
     }
+
+    @Test("the response header fields the configuration names are logged, under their names in lower case")
+    func loggedResponseHeaders() throws {
+        let handler = CapturingLogHandler()
+        var configuration = HTTPServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.loggedResponseHeaders = ["Model-Name", "Model-Version"]
+        var router = Router()
+        router.get("/answer") { _ in
+            HTTPResponse(
+                headers: HTTPHeaders([("Model-Name", "binary"), ("Model-Version", "2")]), body: Array("1".utf8))
+        }
+        router.get("/plain") { _ in HTTPResponse(contentType: "text/plain", body: Array("x".utf8)) }
+        let routes = router
+        let server = HTTPServer(
+            configuration: configuration, logger: Logger(label: "test") { _ in handler }, responder: routes)
+        try server.start()
+        defer {
+            server.shutdownNow()
+            server.waitUntilStopped()
+        }
+        let client = try TestClient(port: server.port)
+        try client.send("GET /answer HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = try client.readResponse()
+        _ = try client.readResponse()
+        let lines = handler.captured.filter { $0.level == .info }
+        #expect(lines.first?.metadata["model_name"] == "binary")
+        #expect(lines.first?.metadata["model_version"] == "2")
+        #expect(lines.last?.metadata["model_name"] == nil, "a response without the field logs no key")
+    }
 }
 
 /// A text stream that keeps what it is given.
