@@ -76,7 +76,7 @@ extension DigitService {
 
     /// A prediction's response: its body, with the name and version that answered.
     func predictionResponse(_ body: [UInt8], from served: ServedModel) -> HTTPResponse {
-        HTTPResponse(headers: HTTPHeaders([("Content-Type", Self.json)] + served.identityHeaders), body: body)
+        HTTPResponse(headers: served.jsonResponseHeaders, body: body)
     }
 
     /// `GET /model` and `GET /models/{name}`: the version's document; 503 while draining, so that a

@@ -97,6 +97,52 @@ struct AccessLogTests {
     }
 }
 
+@Suite("Access log, the direct path")
+struct DirectAccessLogTests {
+    @Test("a line written straight into the buffered output is byte for byte the logger's line")
+    func directEqualsLogger() throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]) }
+        let output = BufferedLogOutput(descriptor: descriptors[1], flushInterval: .seconds(3600))
+        let logger = Logger(label: "digits") { BufferedLogHandler(label: $0, output: output) }
+        let headers = ["Model-Name", "Model-Version", "X-Absent"]
+        let direct = AccessLogObserver(logger: logger, loggedResponseHeaders: headers)
+        let generic = AccessLogObserver(logger: logger, loggedResponseHeaders: headers, allowsDirectOutput: false)
+        let exchanges = [
+            HTTPExchange(
+                head: HTTPRequestHead(method: "POST", target: "/predict?x=1", version: .http1_1, headers: [:]),
+                routePattern: "/predict", status: 200, bodyBytes: 45,
+                responseHeaders: HTTPHeaders([("Model-Name", "binary"), ("Model-Version", "2")]),
+                requestID: "abc-1", durationNanoseconds: 123_456),
+            HTTPExchange(
+                head: nil, routePattern: nil, status: 400, bodyBytes: 0, responseHeaders: [:], requestID: "r-2",
+                durationNanoseconds: 7_000_000_001),
+        ]
+        for exchange in exchanges {
+            direct.requestFinished(exchange)
+            generic.requestFinished(exchange)
+        }
+        output.flush()
+        close(descriptors[1])
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptors[0], &buffer, buffer.count)
+            if count <= 0 { break }
+            text += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        let lines = text.split(separator: "\n").map { $0.dropFirst(24) }
+        #expect(lines.count == 4)
+        #expect(lines[0] == lines[1], "\(lines)")
+        #expect(lines[2] == lines[3], "\(lines)")
+        #expect(
+            lines[0]
+                == " info digits: bytes=45 duration_ms=0.123 model_name=binary model_version=2 request_id=abc-1 status=200 [HTTPCore] POST /predict 200"
+        )
+    }
+}
+
 /// A text stream that keeps what it is given.
 final class CapturingStream: TextOutputStream, @unchecked Sendable {
     private let text = Mutex("")

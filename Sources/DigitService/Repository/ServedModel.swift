@@ -1,4 +1,5 @@
 import DigitCore
+import HTTPCore
 import JSON
 
 /// One version of one model, loaded, checked, evaluated on the test split and warmed up: everything a
@@ -26,6 +27,8 @@ public final class ServedModel: Sendable {
     let documentDraining: [UInt8]
     /// `Model-Name` and `Model-Version`, which every prediction carries.
     let identityHeaders: [(String, String)]
+    /// A JSON prediction's header fields (`Content-Type` and the identity), made once.
+    let jsonResponseHeaders: HTTPHeaders
 
     /// Reads and validates `file`, checks that the model takes the test split's images, evaluates it and
     /// runs one forward pass. Throws what is wrong in words for the index and the log.
@@ -65,6 +68,7 @@ public final class ServedModel: Sendable {
         documentServing = JSONWriter.bytes(.object(document + [JSONMember("status", .string("serving"))]))
         documentDraining = JSONWriter.bytes(.object(document + [JSONMember("status", .string("draining"))]))
         identityHeaders = [("Model-Name", name), ("Model-Version", versionText)]
+        jsonResponseHeaders = HTTPHeaders([("Content-Type", "application/json")] + identityHeaders)
     }
 }
 

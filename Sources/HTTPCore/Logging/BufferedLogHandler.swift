@@ -60,15 +60,21 @@ public final class BufferedLogOutput: Sendable {
         let timestamp = UTCTimestamp.now()
         // Sorted before the lock is taken: only the copying into the buffer holds it.
         let metadata = line.metadata.sorted { $0.key < $1.key }
+        appendFormatted(immediately: immediately) { bytes in
+            Self.format(line, metadata: metadata, timestamp: timestamp, into: &bytes)
+        }
+    }
+
+    /// Adds the line `write` formats straight into the shared buffer (no string per line). The lock is held
+    /// for that (about a microsecond); the flush thread holds it only to swap buffers.
+    func appendFormatted(immediately: Bool, _ write: (inout [UInt8]) -> Void) {
         let (full, first) = pending.withLock { pending -> (Bool, Bool) in
             guard pending.bytes.count < maxPending else {
                 pending.dropped += 1
                 return (false, false)
             }
             let first = pending.bytes.count < capacity
-            // Formatted straight into the shared buffer: no string per line. The lock is held for that
-            // (about a microsecond); the flush thread holds it only to swap buffers.
-            Self.format(line, metadata: metadata, timestamp: timestamp, into: &pending.bytes)
+            write(&pending.bytes)
             return (pending.bytes.count >= capacity, first)
         }
         // One flush is asked for when the buffer first fills, not one per line after it.
@@ -113,26 +119,48 @@ public final class BufferedLogOutput: Sendable {
         _ line: PendingLogLine, metadata: [(key: String, value: Logger.MetadataValue)], timestamp: String,
         into bytes: inout [UInt8]
     ) {
-        func add(_ text: String) { bytes.appendText(text) }
-        add(timestamp)
-        add(" ")
-        add(line.level.rawValue)
-        if !line.label.isEmpty {
-            add(" ")
-            add(line.label)
+        writeLine(
+            timestamp: timestamp, level: line.level, label: line.label, source: line.source, into: &bytes,
+            metadata: { bytes in
+                for (key, value) in metadata {
+                    if case .string(let text) = value {
+                        addField(key, text, into: &bytes)
+                    } else {
+                        addField(key, value.description, into: &bytes)
+                    }
+                }
+            },
+            message: { $0.appendText(line.message.description) })
+    }
+
+    /// The one layout of a line, whoever formats it: `timestamp level label: key=value [source] message`.
+    /// `metadata` writes the fields (each with ``addField(_:_:into:)``, sorted by key), `message` the text.
+    static func writeLine(
+        timestamp: String, level: Logger.Level, label: String, source: String, into bytes: inout [UInt8],
+        metadata: (inout [UInt8]) -> Void, message: (inout [UInt8]) -> Void
+    ) {
+        bytes.appendText(timestamp)
+        bytes.appendText(" ")
+        bytes.appendText(level.rawValue)
+        if !label.isEmpty {
+            bytes.appendText(" ")
+            bytes.appendText(label)
         }
-        add(":")
-        for (key, value) in metadata {
-            add(" ")
-            add(key)
-            add("=")
-            if case .string(let text) = value { add(text) } else { add(value.description) }
-        }
-        add(" [")
-        add(line.source)
-        add("] ")
-        add(line.message.description)
-        add("\n")
+        bytes.appendText(":")
+        metadata(&bytes)
+        bytes.appendText(" [")
+        bytes.appendText(source)
+        bytes.appendText("] ")
+        message(&bytes)
+        bytes.appendText("\n")
+    }
+
+    /// ` key=value`, as a line's field.
+    static func addField(_ key: String, _ value: String, into bytes: inout [UInt8]) {
+        bytes.appendText(" ")
+        bytes.appendText(key)
+        bytes.appendText("=")
+        bytes.appendText(value)
     }
 }
 
@@ -150,6 +178,13 @@ public struct BufferedLogHandler: LogHandler {
         self.label = label
         self.output = output
         self.metadataProvider = metadataProvider
+    }
+
+    /// Where a caller may write a line straight into the output, in this handler's format, when nothing
+    /// of the handler's own would be added to it (no metadata of its own, no provider): the access log's
+    /// fast path.
+    var directOutput: (label: String, output: BufferedLogOutput)? {
+        metadata.isEmpty && metadataProvider == nil ? (label, output) : nil
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

@@ -40,11 +40,23 @@ struct AccessLogObserver: HTTPServerObserver {
     let logger: Logger
     /// Header names and the metadata keys they are logged under.
     let loggedHeaders: [(header: String, key: String)]
+    /// With a ``BufferedLogHandler`` of no metadata of its own, lines are formatted straight into its
+    /// output, byte for byte as the logger would write them: building, sorting and copying a metadata
+    /// dictionary per request cost a fifth of a prediction's instructions.
+    private let direct: (label: String, output: BufferedLogOutput)?
+    /// The fields' keys in the order the line gives them (sorted, as the handler sorts metadata):
+    /// `nil` for the fixed ones, else the index of a logged header.
+    private let fieldOrder: [(key: String, header: Int?)]
 
-    init(logger: Logger, loggedResponseHeaders: [String] = []) {
+    init(logger: Logger, loggedResponseHeaders: [String] = [], allowsDirectOutput: Bool = true) {
         self.logger = logger
         loggedHeaders = loggedResponseHeaders.map { ($0, $0.lowercased().replacingDashes) }
+        direct = allowsDirectOutput ? (logger.handler as? BufferedLogHandler)?.directOutput : nil
+        fieldOrder = (Self.fixedKeys.map { ($0, nil as Int?) } + loggedHeaders.enumerated().map { ($1.key, $0) })
+            .sorted { $0.0 < $1.0 }
     }
+
+    private static let fixedKeys = ["bytes", "duration_ms", "request_id", "status"]
 
     func connectionOpened() {}
     func connectionClosed() {}
@@ -53,6 +65,10 @@ struct AccessLogObserver: HTTPServerObserver {
 
     func requestFinished(_ exchange: HTTPExchange) {
         guard logger.logLevel <= .info else { return }
+        if let direct {
+            writeDirect(exchange, label: direct.label, output: direct.output)
+            return
+        }
         let status = exchange.status
         var metadata: Logger.Metadata = [
             "status": "\(status)", "bytes": "\(exchange.bodyBytes)",
@@ -63,6 +79,41 @@ struct AccessLogObserver: HTTPServerObserver {
             if let value = exchange.responseHeaders[header] { metadata[key] = "\(value)" }
         }
         logger.info("\(exchange.head?.method ?? "-") \(exchange.head?.path ?? "-") \(status)", metadata: metadata)
+    }
+}
+
+extension AccessLogObserver {
+    /// The access line written straight into the buffered output: the same bytes as through the logger.
+    private func writeDirect(_ exchange: HTTPExchange, label: String, output: BufferedLogOutput) {
+        let timestamp = UTCTimestamp.now()
+        let status = String(exchange.status)
+        let duration = "\(Double(exchange.durationNanoseconds / 1000) / 1000)"
+        let bytesText = String(exchange.bodyBytes)
+        let headers = loggedHeaders.map { exchange.responseHeaders[$0.header] }
+        output.appendFormatted(immediately: false) { bytes in
+            BufferedLogOutput.writeLine(
+                timestamp: timestamp, level: .info, label: label, source: "HTTPCore", into: &bytes,
+                metadata: { bytes in
+                    for (key, header) in fieldOrder {
+                        let value: String?
+                        switch header {
+                        case .some(let index): value = headers[index]
+                        case .none where key == "bytes": value = bytesText
+                        case .none where key == "duration_ms": value = duration
+                        case .none where key == "request_id": value = exchange.requestID
+                        case .none: value = status
+                        }
+                        if let value { BufferedLogOutput.addField(key, value, into: &bytes) }
+                    }
+                },
+                message: { bytes in
+                    bytes.appendText(exchange.head?.method ?? "-")
+                    bytes.appendText(" ")
+                    bytes.appendText(exchange.head?.path ?? "-")
+                    bytes.appendText(" ")
+                    bytes.appendText(status)
+                })
+        }
     }
 }
 
