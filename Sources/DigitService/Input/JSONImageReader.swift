@@ -51,7 +51,7 @@ struct JSONImageReader: Sendable {
     static func checkContentType(_ value: String?) throws(HTTPError) {
         guard let value else { throw .unsupportedMediaType(nil) }
         // What nearly every client sends, recognised without splitting and lowercasing.
-        if value.utf8.elementsEqual("application/json".utf8) { return }
+        if value == "application/json" { return }
         let parts = value.split(separator: ";").map { $0.trimmingHTTPWhitespace().lowercased() }
         guard parts.first == "application/json" else { throw .unsupportedMediaType(value) }
         for parameter in parts.dropFirst() {

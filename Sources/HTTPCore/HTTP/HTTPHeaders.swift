@@ -66,9 +66,11 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.removeAll { Self.namesMatch($0.name, name) }
     }
 
-    /// ASCII case-insensitive comparison: header names are ASCII tokens. Most lookups match the spelling
-    /// exactly, which plain string equality decides fastest.
+    /// ASCII case-insensitive comparison: header names are ASCII tokens. Most comparisons are between
+    /// names of different lengths (the encoder checks every field against the six it owns), which the
+    /// lengths decide at once; most matches have the same spelling, which plain equality decides next.
     static func namesMatch(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
         if a == b { return true }
         var a = a
         var b = b
