@@ -280,7 +280,7 @@ def report(results, extra, args):
     print(f"Run of {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
           f"({cpu}), {platform.system()} {platform.release()}; wrk on loopback, {args.duration} s per row, "
           f"median of {args.rounds} round(s); model "
-          f"{os.path.basename(args.model)}.")
+          f"{os.path.relpath(args.model, os.path.join(TOP, 'data/models')) if not os.path.isabs(args.model) else args.model}.")
     print()
     print("| scenario | digits req/s | digits images/s | p50 ms | p99 ms | nginx req/s | p99 ms | digits/nginx | "
           "FastAPI req/s | images/s | p99 ms | digits/FastAPI |")
