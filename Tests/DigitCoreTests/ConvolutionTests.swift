@@ -1,0 +1,156 @@
+import Testing
+
+@testable import DigitCore
+
+@Suite("Convolution and pooling layers")
+struct ConvolutionTests {
+    /// Values from a seeded generator in [−1, 1).
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in generator.nextUnitFloat() * 2 - 1 }
+    }
+
+    @Test("a valid 3x3 convolution, computed by hand")
+    func validByHand() {
+        // x[r][c] = 4r + c + 1 on 4x4; the kernel adds the diagonal and subtracts its far end.
+        let layer = Conv2DLayer(
+            input: FeatureMapShape(channels: 1, height: 4, width: 4), outputChannels: 1, kernelSize: 3,
+            padding: .valid, activation: .linear, weights: [1, 0, 0, 0, 1, 0, 0, 0, -1], bias: [0.5])
+        #expect(layer.output == FeatureMapShape(channels: 1, height: 2, width: 2))
+        #expect(layer.forward((1...16).map(Float.init), count: 1) == [-3.5, -2.5, 0.5, 1.5])
+    }
+
+    @Test("same padding adds zeros around the input: a 3x3 sum of ones")
+    func sameByHand() {
+        let layer = Conv2DLayer(
+            input: FeatureMapShape(channels: 1, height: 3, width: 3), outputChannels: 1, kernelSize: 3,
+            padding: .same, activation: .linear, weights: [Float](repeating: 1, count: 9), bias: [0])
+        #expect(layer.forward((1...9).map(Float.init), count: 1) == [12, 21, 16, 27, 45, 33, 24, 39, 28])
+    }
+
+    @Test("input channels are summed, each output channel has its own kernel and bias; ReLU clips")
+    func channelsByHand() {
+        // Two input channels (ones, twos), two outputs: the first reads channel 0, the second channel 1.
+        let ones = [Float](repeating: 1, count: 9)
+        let zeros = [Float](repeating: 0, count: 9)
+        let layer = Conv2DLayer(
+            input: FeatureMapShape(channels: 2, height: 3, width: 3), outputChannels: 2, kernelSize: 3,
+            padding: .valid, activation: .relu, weights: ones + zeros + zeros + ones.map { -$0 }, bias: [1, 2])
+        let input = ones + [Float](repeating: 2, count: 9)
+        #expect(layer.forward(input, count: 1) == [10, 0])
+        // Two samples at once give what each gives alone.
+        #expect(layer.forward(input + input.map { $0 * 3 }, count: 2) == [10, 0, 28, 0])
+    }
+
+    @Test("2x2 max pooling, computed by hand; an odd last row and column are dropped")
+    func poolByHand() {
+        let pool = MaxPool2DLayer(input: FeatureMapShape(channels: 1, height: 4, width: 4))
+        #expect(pool.forward([1, 5, 2, 0, 3, 4, 8, 1, 0, 0, 1, 1, 9, 0, 1, 2], count: 1) == [5, 8, 9, 2])
+        let odd = MaxPool2DLayer(input: FeatureMapShape(channels: 2, height: 3, width: 3))
+        #expect(odd.output == FeatureMapShape(channels: 2, height: 1, width: 1))
+        #expect(odd.forward([1, 2, 9, 3, 4, 9, 9, 9, 9] + [-1, -2, 9, -3, -4, 9, 9, 9, 9], count: 1) == [4, -1])
+    }
+
+    /// L = Σ r · y for fixed random r, in Double: dL/dy = r.
+    static func loss(_ outputs: [Float], _ weights: [Float]) -> Double {
+        zip(outputs, weights).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+
+    /// Central differences of `loss` at each of `parameters`' entries, against `analytic`.
+    static func check(
+        _ parameters: [Float], analytic: [Float], what: String, loss: ([Float]) -> Double
+    ) {
+        let step: Float = 1e-2
+        for index in parameters.indices {
+            var plus = parameters
+            var minus = parameters
+            plus[index] += step
+            minus[index] -= step
+            let numeric = (loss(plus) - loss(minus)) / (2 * Double(step))
+            #expect(
+                isClose(Double(analytic[index]), numeric, relative: 2e-2, absolute: 2e-3), "\(what)[\(index)]")
+        }
+    }
+
+    @Test(
+        "convolution gradients agree with finite differences: weights, bias and input",
+        arguments: [
+            (3, Padding.same, Activation.sigmoid), (5, .valid, .linear), (3, .valid, .sigmoid), (5, .same, .linear),
+        ])
+    func convolutionGradients(kernel: Int, padding: Padding, activation: Activation) {
+        let shape = FeatureMapShape(channels: 2, height: 6, width: 7)
+        let make = { (weights: [Float], bias: [Float]) in
+            Conv2DLayer(
+                input: shape, outputChannels: 3, kernelSize: kernel, padding: padding, activation: activation,
+                weights: weights, bias: bias)
+        }
+        let layer = make(Self.values(3 * 2 * kernel * kernel, seed: 1), Self.values(3, seed: 2))
+        let count = 2
+        let inputs = Self.values(count * shape.count, seed: 3)
+        let outputs = layer.forward(inputs, count: count)
+        let r = Self.values(outputs.count, seed: 4)
+        let gradients = layer.backward(inputs: inputs, outputs: outputs, outputGradient: r, count: count)
+        Self.check(layer.weights, analytic: gradients.weights, what: "weights") {
+            Self.loss(make($0, layer.bias).forward(inputs, count: count), r)
+        }
+        Self.check(layer.bias, analytic: gradients.bias, what: "bias") {
+            Self.loss(make(layer.weights, $0).forward(inputs, count: count), r)
+        }
+        Self.check(inputs, analytic: gradients.input, what: "input") {
+            Self.loss(layer.forward($0, count: count), r)
+        }
+    }
+
+    @Test("pooling gradients agree with finite differences")
+    func poolingGradients() {
+        let pool = MaxPool2DLayer(input: FeatureMapShape(channels: 2, height: 5, width: 6))
+        // Distinct values, far enough apart that a step of 0.01 changes no window's winner.
+        let inputs = (0..<(2 * pool.input.count)).map { Float(($0 * 37) % 120) / 10 }
+        let r = Self.values(2 * pool.output.count, seed: 9)
+        let analytic = pool.backward(inputs: inputs, outputGradient: r, count: 2)
+        Self.check(inputs, analytic: analytic, what: "input") { Self.loss(pool.forward($0, count: 2), r) }
+    }
+
+    @Test("a small CNN (conv, pool, flatten, dense): chained gradients agree with finite differences of the whole")
+    func smallNetworkGradients() {
+        let image = FeatureMapShape(channels: 1, height: 6, width: 6)
+        let conv = { (weights: [Float]) in
+            Conv2DLayer(
+                input: image, outputChannels: 2, kernelSize: 3, padding: .same, activation: .sigmoid,
+                weights: weights, bias: [0.1, -0.2])
+        }
+        let layer = conv(Self.values(18, seed: 21))
+        let pool = MaxPool2DLayer(input: layer.output)
+        let dense = DenseLayer(
+            inputSize: pool.output.count, units: 3, activation: .linear, weights: Self.values(54, seed: 22),
+            bias: [0, 0, 0])
+        let inputs = Self.values(2 * image.count, seed: 23)
+        let r = Self.values(6, seed: 24)
+        /// The whole network's loss: the flattened pooled maps (CHW order) into the dense layer.
+        func loss(_ conv: Conv2DLayer, _ inputs: [Float]) -> Double {
+            let pooled = pool.forward(conv.forward(inputs, count: 2), count: 2)
+            var outputs = [Float](repeating: 0, count: 6)
+            pooled.withUnsafeBufferPointer { x in
+                outputs.withUnsafeMutableBufferPointer {
+                    dense.forward(x.baseAddress!, count: 2, into: $0.baseAddress!)
+                }
+            }
+            return Self.loss(outputs, r)
+        }
+        // Backwards by hand through the linear dense layer: dL/dx[i] = Σ_j r[j] w[j][i], per sample.
+        let features = layer.forward(inputs, count: 2)
+        let pooled = pool.forward(features, count: 2)
+        var pooledGradient = [Float](repeating: 0, count: pooled.count)
+        for sample in 0..<2 {
+            for i in 0..<dense.inputSize {
+                pooledGradient[sample * dense.inputSize + i] = (0..<3).reduce(0) {
+                    $0 + r[sample * 3 + $1] * dense.weights[$1 * dense.inputSize + i]
+                }
+            }
+        }
+        let featureGradient = pool.backward(inputs: features, outputGradient: pooledGradient, count: 2)
+        let gradients = layer.backward(inputs: inputs, outputs: features, outputGradient: featureGradient, count: 2)
+        Self.check(layer.weights, analytic: gradients.weights, what: "conv weights") { loss(conv($0), inputs) }
+        Self.check(inputs, analytic: gradients.input, what: "image") { loss(layer, $0) }
+    }
+}
