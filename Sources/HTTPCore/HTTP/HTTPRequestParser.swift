@@ -297,7 +297,8 @@ public struct HTTPRequestParser: Sendable {
         _ lines: ArraySlice<Range<Int>>, sizeAlreadyUsed: Int
     ) throws(HTTPParserError) -> HTTPHeaders {
         guard lines.count <= limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
-        var headers = HTTPHeaders()
+        // One allocation for the fields, not one per doubling (three for a typical request's head).
+        var headers = HTTPHeaders(capacity: lines.count)
         for line in lines {
             let first = buffer[line.lowerBound]
             if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { throw .obsoleteLineFolding }
