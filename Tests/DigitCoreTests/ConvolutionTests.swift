@@ -153,4 +153,27 @@ struct ConvolutionTests {
         Self.check(layer.weights, analytic: gradients.weights, what: "conv weights") { loss(conv($0), inputs) }
         Self.check(inputs, analytic: gradients.input, what: "image") { loss(layer, $0) }
     }
+
+    @Test(
+        "dropout keeps 1 − r of the values scaled by 1 / (1 − r), passes gradients through the same mask, and is the identity in inference"
+    )
+    func dropout() {
+        let layer = DropoutLayer(rate: 0.25)
+        var generator = SeededGenerator(seed: 7)
+        let mask = layer.mask(count: 20_000, generator: &generator)
+        #expect(Set(mask) == [0, Float(1) / 0.75])
+        let kept = Double(mask.filter { $0 != 0 }.count) / 20_000
+        #expect(abs(kept - 0.75) < 0.02, "\(kept)")
+        let inputs = Self.values(20_000, seed: 8)
+        let outputs = layer.forward(inputs, mask: mask)
+        #expect(zip(zip(inputs, mask), outputs).allSatisfy { $0.0 * $0.1 == $1 })
+        #expect(layer.forward(inputs, mask: nil) == inputs)
+        let gradient = Self.values(20_000, seed: 9)
+        #expect(layer.backward(outputGradient: gradient, mask: mask) == zip(gradient, mask).map { $0 * $1 })
+        // The same seed gives the same mask: training stays reproducible.
+        var again = SeededGenerator(seed: 7)
+        #expect(layer.mask(count: 20_000, generator: &again) == mask)
+        var none = SeededGenerator(seed: 7)
+        #expect(DropoutLayer(rate: 0).mask(count: 100, generator: &none) == [Float](repeating: 1, count: 100))
+    }
 }
