@@ -47,12 +47,13 @@ extension DigitService {
             )
         }
         // A browser page on another site could send this POST without a preflight (an empty body is a
-        // "simple" request): only origins allowed by --cors-origins may change what serves.
-        if let origin = request.headers["Origin"], !(configuration.http.cors?.allows(origin) ?? false) {
+        // "simple" request): only origins named in --cors-origins may change what serves (`*` is not enough).
+        if let origin = request.headers["Origin"], !(configuration.http.cors?.allowedOrigins.contains(origin) ?? false)
+        {
             throw HTTPError(
                 status: .forbidden, code: "cors_refused",
                 message:
-                    "the origin '\(HTTPError.echo(origin))' may not \(action) models; allow it with --cors-origins, or call the API from outside a browser"
+                    "the origin '\(HTTPError.echo(origin))' may not \(action) models; name it in --cors-origins, or call the API from outside a browser"
             )
         }
         guard ModelRepository.isModelName(name) else {

@@ -146,4 +146,17 @@ struct ModelFileTests {
         #expect(model.info["output_shape"] == .array([.null, .integer(1)]))
         #expect(model.info["total_params"] == .integer(19))
     }
+
+    @Test("a file given on a command line may be a pipe (read to its end); a repository's must be a regular file")
+    func pipesAndRegularFiles() throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        let text = Array("through a pipe".utf8)
+        #expect(write(descriptors[1], text, text.count) == text.count)
+        close(descriptors[1])
+        defer { close(descriptors[0]) }
+        #expect(try FileIO.read("/proc/self/fd/\(descriptors[0])") == text)
+        #expect(throws: FileError.self) { try FileIO.read("/dev/null", regularFileOnly: true) }
+        #expect(try FileIO.read("/dev/null") == [])
+    }
 }

@@ -438,6 +438,26 @@ struct ModelRepositoryTests {
         #expect(try harness.send("GET", "/v2/models/broken/ready").status == 200)
     }
 
+    @Test(
+        "explicit: once the broken version is removed, a load succeeds and no stale reason stays; a failed load does not hold readiness"
+    )
+    func explicitRecovery() throws {
+        let harness = try RepositoryHarness(versions: ["binary": [1]], mode: .explicit)
+        defer { harness.stop() }
+        try harness.write(RepositoryHarness.nanWeightBytes, version: 2)
+        #expect(try harness.send("POST", "/v2/repository/models/binary/load", body: "").status == 400)
+        #expect(try harness.reason("binary", 1).contains("kept serving"))
+        try harness.remove("binary/2")
+        let retry = try harness.send("POST", "/v2/repository/models/binary/load", body: "")
+        #expect(retry.status == 200, "\(retry.text)")
+        #expect(try harness.reason("binary", 1) == "")
+        #expect(try harness.states() == ["binary/1": "READY"])
+        // A model whose only version is broken: the load fails, readiness does not wait for it.
+        try harness.write(RepositoryHarness.nanWeightBytes, model: "broken", version: 1)
+        #expect(try harness.send("POST", "/v2/repository/models/broken/load", body: "").status == 400)
+        #expect(try harness.send("GET", "/v2/health/ready").status == 200)
+    }
+
     @Test("a cross-origin page cannot load or unload models unless --cors-origins allows it")
     func crossOriginRefused() throws {
         let harness = try RepositoryHarness(mode: .explicit)
@@ -449,6 +469,16 @@ struct ModelRepositoryTests {
         #expect(response.status == 403)
         #expect(response.text.contains("--cors-origins"), "\(response.text)")
         #expect(try harness.answeringVersion() == "1")
+        // Allowing every origin for reading is not allowing every page to unload models.
+        let open = try RepositoryHarness(mode: .explicit) { _, configuration in
+            configuration.http.cors = CORSPolicy(allowedOrigins: ["*"])
+        }
+        defer { open.stop() }
+        let other = try TestClient(port: open.server.port)
+        defer { other.closeNow() }
+        try other.send(post("/v2/repository/models/binary/unload", [], headers: "Origin: http://evil.example\r\n"))
+        #expect(try other.readResponse().status == 403)
+        #expect(try open.answeringVersion() == "1")
     }
 
     @Test(

@@ -106,14 +106,15 @@ struct DirectAccessLogTests {
         defer { close(descriptors[0]) }
         let output = BufferedLogOutput(descriptor: descriptors[1], flushInterval: .seconds(3600))
         let logger = Logger(label: "digits") { BufferedLogHandler(label: $0, output: output) }
-        let headers = ["Model-Name", "Model-Version", "X-Absent"]
+        // A header named twice, and one whose key is a fixed one's: each logged once, the fixed kept.
+        let headers = ["Model-Name", "Model-Version", "X-Absent", "Model-Name", "Status"]
         let direct = AccessLogObserver(logger: logger, loggedResponseHeaders: headers)
         let generic = AccessLogObserver(logger: logger, loggedResponseHeaders: headers, allowsDirectOutput: false)
         let exchanges = [
             HTTPExchange(
                 head: HTTPRequestHead(method: "POST", target: "/predict?x=1", version: .http1_1, headers: [:]),
                 routePattern: "/predict", status: 200, bodyBytes: 45,
-                responseHeaders: HTTPHeaders([("Model-Name", "binary"), ("Model-Version", "2")]),
+                responseHeaders: HTTPHeaders([("Model-Name", "binary"), ("Model-Version", "2"), ("Status", "odd")]),
                 requestID: "abc-1", durationNanoseconds: 123_456),
             HTTPExchange(
                 head: nil, routePattern: nil, status: 400, bodyBytes: 0, responseHeaders: [:], requestID: "r-2",

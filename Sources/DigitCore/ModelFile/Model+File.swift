@@ -8,14 +8,15 @@ extension Model {
     /// The most input values a model may take (a 4096x4096 image), so that a hostile shape cannot overflow sizes.
     public static let maximumInputSize = 1 << 24
 
-    /// Reads and validates a model file of at most `maxBytes`. The checksum is of the file's bytes, as
-    /// `sha256sum` prints it.
+    /// Reads and validates a model file of at most `maxBytes` (a regular file only, when
+    /// `regularFileOnly`: ``FileIO/read(_:maxBytes:regularFileOnly:)``). The checksum is of the file's
+    /// bytes, as `sha256sum` prints it.
     public static func load(
-        contentsOf path: String, maxBytes: Int = .max
+        contentsOf path: String, maxBytes: Int = .max, regularFileOnly: Bool = false
     ) throws(FileError) -> (
         model: Model, sha256: String
     ) {
-        let bytes = try FileIO.read(path, maxBytes: maxBytes)
+        let bytes = try FileIO.read(path, maxBytes: maxBytes, regularFileOnly: regularFileOnly)
         do {
             return (try Model(jsonBytes: bytes), SHA256.hexDigest(bytes))
         } catch {

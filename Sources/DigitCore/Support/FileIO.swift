@@ -42,13 +42,18 @@ public enum FileSizeError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Foundation's `Data(contentsOf:)` reports failures as Cocoa errors whose text varies by platform;
 /// these helpers give the user the errno message ("No such file or directory") and the path.
 public enum FileIO {
-    /// Reads a whole regular file into memory, at most `maxBytes` of it (a larger file is refused).
+    /// Reads a whole file into memory, at most `maxBytes` of it (a larger file is refused).
     ///
-    /// Opened without blocking and checked to be a regular file before it is read: a FIFO or a device
-    /// left where a model or config should be (`/dev/zero`, a named pipe nobody writes) would otherwise
-    /// block the open forever or never end.
-    public static func read(_ path: String, maxBytes: Int = .max) throws(FileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    /// With `regularFileOnly`, the file is opened without blocking and must be a regular file: for files
+    /// that nobody chose on a command line (a model repository's), where a FIFO or a device left behind
+    /// (`/dev/zero`, a named pipe nobody writes) would block the open forever or never end. Without it, a
+    /// pipe or `/dev/stdin` given to a command is read to its end, as before.
+    public static func read(
+        _ path: String, maxBytes: Int = .max, regularFileOnly: Bool = false
+    ) throws(FileError)
+        -> [UInt8]
+    {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (regularFileOnly ? O_NONBLOCK : 0))
         guard fd >= 0 else { throw FileError(path: path, reason: SystemError(operation: "open", code: errno)) }
         defer { close(fd) }
         var info = stat()
@@ -58,12 +63,14 @@ public enum FileIO {
         if (info.st_mode & S_IFMT) == S_IFDIR {
             throw FileError(path: path, reason: SystemError(operation: "read", code: EISDIR))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, reason: FileSizeError.notRegular) }
+        if regularFileOnly && (info.st_mode & S_IFMT) != S_IFREG {
+            throw FileError(path: path, reason: FileSizeError.notRegular)
+        }
         guard Int(info.st_size) <= maxBytes else {
             throw FileError(path: path, reason: FileSizeError.tooLarge(size: Int(info.st_size), limit: maxBytes))
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size))
+        bytes.reserveCapacity(max(0, Int(info.st_size)))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }

@@ -53,9 +53,13 @@ final class ModelRegistry: Sendable {
 
     struct VersionStatus: Sendable {
         var state: ModelState
+        /// What the index says about it: why it failed, why it was unloaded, why it keeps serving.
         var reason: String
         /// The file last tried for this version: a failed one is tried again only once it changes.
         var file: VersionFile?
+        /// Why the last load of `file` failed (the version may still serve an earlier file); `nil` when
+        /// it did not fail.
+        var failure: String? = nil
     }
 
     /// What a change needs that requests do not.
@@ -137,25 +141,32 @@ final class ModelRegistry: Sendable {
         var scan = RepositoryScan()
         scan.models[name] = folder
         scan.notes = notes
-        let done: Void? = changing.withLockIfAvailable { state in
+        // The answer is read under the change lock, so that no other change shapes it.
+        let outcome: Result<Void, ModelLoadError>? = changing.withLockIfAvailable { state in
             state.loaded.insert(name)
             reconcile(scan, only: [name], waitForStableFiles: false, state: &state)
-        }
-        guard done != nil else { throw ModelLoadError.busy }
-        let failed = statuses.withLock { statuses in
-            folder.wanted.keys.sorted().compactMap { version -> String? in
-                guard let status = statuses[name]?.versions[version], status.state != .ready || !status.reason.isEmpty
-                else { return nil }
-                return "version \(version): \(status.reason)"
+            let failed = statuses.withLock { statuses in
+                folder.wanted.keys.sorted().compactMap { version -> String? in
+                    statuses[name]?.versions[version]?.failure.map { "version \(version): \($0)" }
+                }
             }
-        }
-        if let problem = folder.problem { throw ModelLoadError(problem) }
-        guard failed.isEmpty else {
             let serving = snapshot.models[name]?.keys.sorted().map(String.init) ?? []
-            throw ModelLoadError(
-                failed.joined(separator: "; ")
-                    + (serving.isEmpty ? "" : "; still serving: version " + serving.joined(separator: ", ")))
+            if serving.isEmpty {
+                // A load that failed does not make a model the server waits for (`/v2/health/ready`).
+                state.loaded.remove(name)
+                statuses.withLock { $0[name]?.wanted = false }
+            }
+            let problems = (folder.problem.map { [$0] } ?? []) + failed
+            guard problems.isEmpty else {
+                return .failure(
+                    ModelLoadError(
+                        problems.joined(separator: "; ")
+                            + (serving.isEmpty ? "" : "; still serving: version " + serving.joined(separator: ", "))))
+            }
+            return .success(())
         }
+        guard let outcome else { throw ModelLoadError.busy }
+        try outcome.get()
     }
 
     /// The repository API's unload: every version of `name` stops taking new requests; each is freed when
@@ -216,6 +227,11 @@ final class ModelRegistry: Sendable {
             let previous = statuses[name]?.reason
             statuses[name, default: ModelStatus()].wanted = true
             statuses[name]?.reason = folder.problem ?? ""
+            // "Kept serving" is said again below if it still holds.
+            for (version, status) in statuses[name]?.versions ?? [:]
+            where status.state == .ready && status.failure == nil {
+                statuses[name]?.versions[version]?.reason = ""
+            }
             // Versions whose folders are gone leave the index (those still serving stay until retired).
             let serving = snapshot.models[name] ?? [:]
             let kept = statuses[name]?.versions.filter { folder.versions[$0.key] != nil || serving[$0.key] != nil }
@@ -244,10 +260,12 @@ final class ModelRegistry: Sendable {
         let kept = Array(unwanted.prefix(missing))
         let retiring = Array(unwanted.dropFirst(missing))
         if !kept.isEmpty {
+            let reason =
+                folder.problem.map { "kept serving: \($0)" }
+                ?? "kept serving: a version that the policy (\(folder.policy.description)) wants is not ready"
             statuses.withLock { statuses in
-                for version in kept {
-                    statuses[name]?.versions[version]?.reason =
-                        "kept serving: a version that the policy (\(folder.policy.description)) wants is not ready"
+                for version in kept where statuses[name]?.versions[version]?.failure == nil {
+                    statuses[name]?.versions[version]?.reason = reason
                 }
             }
         }
@@ -291,10 +309,10 @@ final class ModelRegistry: Sendable {
                 if replacing {
                     statuses[name]?.versions[version] = VersionStatus(
                         state: .ready, reason: "a changed file was refused, the earlier one keeps serving: \(error)",
-                        file: file)
+                        file: file, failure: error.description)
                 } else {
                     statuses[name]?.versions[version] = VersionStatus(
-                        state: .unavailable, reason: error.description, file: file)
+                        state: .unavailable, reason: error.description, file: file, failure: error.description)
                 }
             }
             logger.error("model \(name) version \(version) not loaded: \(error)")

@@ -46,7 +46,8 @@ struct VersionFile: Equatable, Sendable {
 struct ModelFolder: Sendable {
     let name: String
     var policy = VersionPolicy.default
-    /// Why the folder's `config.json` could not be used; no version of the model is loaded then.
+    /// Why the folder cannot be used as a whole (a broken `config.json`, an unreadable folder, no version
+    /// folders); no version of the model is loaded then, and what serves keeps serving.
     var problem: String?
     var versions: [Int: VersionFile] = [:]
 

@@ -35,7 +35,8 @@ public final class ServedModel: Sendable {
     init(name: String, version: Int, file: VersionFile, testSplit: LabelledImages) throws(ModelLoadError) {
         var model: Model
         do {
-            (model, sha256) = try Model.load(contentsOf: file.path, maxBytes: ModelRepository.maximumModelFileBytes)
+            (model, sha256) = try Model.load(
+                contentsOf: file.path, maxBytes: ModelRepository.maximumModelFileBytes, regularFileOnly: true)
         } catch {
             throw ModelLoadError("\(error)")
         }

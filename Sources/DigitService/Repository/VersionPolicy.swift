@@ -28,7 +28,7 @@ public enum VersionPolicy: Equatable, Sendable {
     static func read(configFile path: String) throws(ConfigError) -> VersionPolicy {
         let bytes: [UInt8]
         do {
-            bytes = try FileIO.read(path, maxBytes: 1024 * 1024)
+            bytes = try FileIO.read(path, maxBytes: 1024 * 1024, regularFileOnly: true)
         } catch {
             throw ConfigError(description: "cannot be read: \(error.reason)")
         }

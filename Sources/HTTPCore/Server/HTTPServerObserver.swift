@@ -50,13 +50,20 @@ struct AccessLogObserver: HTTPServerObserver {
 
     init(logger: Logger, loggedResponseHeaders: [String] = [], allowsDirectOutput: Bool = true) {
         self.logger = logger
-        loggedHeaders = loggedResponseHeaders.map { ($0, $0.lowercased().replacingDashes) }
+        // Each key once (a header named twice is logged once), and none that would replace a fixed one.
+        var keys = Set(Self.fixedKeys)
+        loggedHeaders = loggedResponseHeaders.compactMap { header in
+            let key = header.lowercased().replacingDashes
+            return keys.insert(key).inserted ? (header, key) : nil
+        }
         direct = allowsDirectOutput ? (logger.handler as? BufferedLogHandler)?.directOutput : nil
         fieldOrder = (Self.fixedKeys.map { ($0, nil as Int?) } + loggedHeaders.enumerated().map { ($1.key, $0) })
             .sorted { $0.0 < $1.0 }
     }
 
     private static let fixedKeys = ["bytes", "duration_ms", "request_id", "status"]
+    /// The `source` swift-log gives a line logged from this file: its module's name.
+    private static let source = String(#fileID.prefix { $0 != "/" })
 
     func connectionOpened() {}
     func connectionClosed() {}
@@ -92,16 +99,20 @@ extension AccessLogObserver {
         let headers = loggedHeaders.map { exchange.responseHeaders[$0.header] }
         output.appendFormatted(immediately: false) { bytes in
             BufferedLogOutput.writeLine(
-                timestamp: timestamp, level: .info, label: label, source: "HTTPCore", into: &bytes,
+                timestamp: timestamp, level: .info, label: label, source: Self.source, into: &bytes,
                 metadata: { bytes in
                     for (key, header) in fieldOrder {
                         let value: String?
-                        switch header {
-                        case .some(let index): value = headers[index]
-                        case .none where key == "bytes": value = bytesText
-                        case .none where key == "duration_ms": value = duration
-                        case .none where key == "request_id": value = exchange.requestID
-                        case .none: value = status
+                        if let header {
+                            value = headers[header]
+                        } else {
+                            switch key {
+                            case "bytes": value = bytesText
+                            case "duration_ms": value = duration
+                            case "request_id": value = exchange.requestID
+                            case "status": value = status
+                            default: preconditionFailure("a fixed access-log key without a value: \(key)")
+                            }
                         }
                         if let value { BufferedLogOutput.addField(key, value, into: &bytes) }
                     }

@@ -55,12 +55,12 @@ public struct MaxPool2DLayer: Equatable, Sendable {
 
     /// The index in `inputs` of window (c, i, j)'s maximum, the first of equal values.
     private func maximum(_ inputs: [Float], sample: Int, _ c: Int, _ i: Int, _ j: Int) -> Int {
-        let base = sample * input.count
-        var winner = base + input.index(c, 2 * i, 2 * j)
-        for (u, v) in [(0, 1), (1, 0), (1, 1)] {
-            let candidate = base + input.index(c, 2 * i + u, 2 * j + v)
-            if inputs[candidate] > inputs[winner] { winner = candidate }
-        }
+        let topLeft = sample * input.count + input.index(c, 2 * i, 2 * j)
+        let (right, below) = (topLeft + 1, topLeft + input.width)
+        var winner = topLeft
+        if inputs[right] > inputs[winner] { winner = right }
+        if inputs[below] > inputs[winner] { winner = below }
+        if inputs[below + 1] > inputs[winner] { winner = below + 1 }
         return winner
     }
 }
