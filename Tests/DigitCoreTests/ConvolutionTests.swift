@@ -176,4 +176,57 @@ struct ConvolutionTests {
         var none = SeededGenerator(seed: 7)
         #expect(DropoutLayer(rate: 0).mask(count: 100, generator: &none) == [Float](repeating: 1, count: 100))
     }
+
+    @Test(
+        "untrusted layer descriptions are refused with what is wrong, never trapped on",
+        arguments: [
+            (1, 20, 20, 16, 4, Padding.same, Activation.relu, 0, 16, "must be 3x3 or 5x5"),
+            (1, 20, 20, 16, 3, .same, .softmax, 144, 16, "softmax is for the output layer"),
+            (1, 4, 4, 8, 5, .valid, .relu, 200, 8, "needs maps of at least that size"),
+            (1, 20, 20, 0, 3, .same, .relu, 0, 0, "at least 1 channel"),
+            (1, 20, 20, 16, 3, .same, .relu, 143, 16, "has 143 weights; expected 144"),
+            (1, 20, 20, 16, 3, .same, .relu, 144, 15, "has 15 biases; expected 16"),
+            (4096, 4096, 1, 4096, 5, .same, .linear, 0, 0, "cost more than 100000000 multiply-adds"),
+            (1, 20, 20, Int.max, 3, .same, .relu, 0, 0, "hold more than"),
+        ])
+    func refusedLayers(
+        channels: Int, height: Int, width: Int, outputs: Int, kernel: Int, padding: Padding, activation: Activation,
+        weights: Int, biases: Int, message: String
+    ) throws {
+        let input = try FeatureMapShape.checked(channels: channels, height: height, width: width)
+        #expect {
+            try Conv2DLayer.checked(
+                input: input, outputChannels: outputs, kernelSize: kernel, padding: padding, activation: activation,
+                weights: [Float](repeating: 0.1, count: weights), bias: [Float](repeating: 0, count: biases))
+        } throws: { error in
+            "\(error)".contains(message)
+        }
+    }
+
+    @Test("untrusted shapes, numbers, pools and dropout rates are refused too")
+    func refusedShapesAndValues() throws {
+        for (channels, height, width) in [(0, 20, 20), (1, -1, 20), (Int.max, Int.max, 2), (1 << 20, 1 << 20, 1)] {
+            #expect(throws: LayerShapeError.self) {
+                try FeatureMapShape.checked(channels: channels, height: height, width: width)
+            }
+        }
+        let input = try FeatureMapShape.checked(channels: 1, height: 6, width: 6)
+        var weights = [Float](repeating: 0.1, count: 9)
+        weights[4] = .nan
+        #expect {
+            try Conv2DLayer.checked(
+                input: input, outputChannels: 1, kernelSize: 3, padding: .same, activation: .relu, weights: weights,
+                bias: [0])
+        } throws: { "\($0)".contains("weight 4 is nan") }
+        #expect(throws: LayerShapeError.self) {
+            try MaxPool2DLayer.checked(input: FeatureMapShape.checked(channels: 3, height: 1, width: 8))
+        }
+        for rate: Float in [-0.1, 1, .nan, .infinity] {
+            #expect(throws: LayerShapeError.self) { try DropoutLayer.checked(rate: rate) }
+        }
+        let layer = try Conv2DLayer.checked(
+            input: input, outputChannels: 2, kernelSize: 5, padding: .valid, activation: .sigmoid,
+            weights: [Float](repeating: 0.1, count: 50), bias: [0, 0])
+        #expect(layer.output == FeatureMapShape(channels: 2, height: 2, width: 2))
+    }
 }
