@@ -20,6 +20,8 @@ import sys
 import threading
 import time
 
+from digits_process import wait_until
+
 DIGITS = sys.argv[1]
 DIGIT_BODY = open("data/examples/one.json", "rb").read()
 THREADS = 8
@@ -110,15 +112,6 @@ class Load:
     def snapshot(self):
         with self.lock:
             return self.sent, list(self.failures)
-
-
-def wait_until(condition, what, timeout=30):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def balancer_log_lines(log_path, since):

@@ -2,7 +2,6 @@ import DigitCore
 import Dispatch
 import Glibc
 import HTTPCore
-import JSON
 import Logging
 import Synchronization
 
@@ -55,7 +54,7 @@ public final class DigitService: Sendable {
             throw ServiceStartupError("\(error)")
         }
         if configuration.modelControl == .none {
-            let failures = registry.index(readyOnly: false).compactMap(Self.failure)
+            let failures = registry.problems
             if !failures.isEmpty {
                 throw ServiceStartupError("cannot load the model: " + failures.joined(separator: "; "))
             }
@@ -71,15 +70,6 @@ public final class DigitService: Sendable {
             guard configuration.modelControl != .none else { throw ServiceStartupError(problem) }
             logger.warning("\(problem); GET /model and the original endpoints answer 503 until it is loaded")
         }
-    }
-
-    /// An index entry's failure, as the start-up error says it.
-    private static func failure(_ entry: JSONValue) -> String? {
-        let field = JSONField(entry)
-        guard (try? field["state"].string()) != ModelState.ready.rawValue,
-            let reason = try? field["reason"].string(), !reason.isEmpty
-        else { return nil }
-        return reason
     }
 
     /// Whether the service is draining (shutting down): `GET /model` then answers 503.

@@ -34,15 +34,16 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 
 @Suite("Access log")
 struct AccessLogTests {
-    @Test("one info line per request with method, path, status, bytes, duration and request id")
-    func accessLog() throws {
+    /// The info lines logged while a server with `routes` answers `requests` (raw, pipelined) on one
+    /// connection, `count` of them.
+    static func infoLines(
+        routes: Router, count: Int, requests: String, configure: (inout HTTPServerConfiguration) -> Void = { _ in }
+    ) throws -> [CapturingLogHandler.Entry] {
         let handler = CapturingLogHandler()
         var configuration = HTTPServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        var router = Router()
-        router.get("/hello") { _ in HTTPResponse(contentType: "text/plain", body: Array("hello".utf8)) }
-        let routes = router
+        configure(&configuration)
         let server = HTTPServer(
             configuration: configuration, logger: Logger(label: "test") { _ in handler }, responder: routes)
         try server.start()
@@ -51,46 +52,40 @@ struct AccessLogTests {
             server.waitUntilStopped()
         }
         let client = try TestClient(port: server.port)
-        try client.send(
-            "GET /hello HTTP/1.1\r\nHost: x\r\nX-Request-ID: abc-1\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n")
-        _ = try client.readResponse()
-        _ = try client.readResponse()
-        let lines = handler.captured.filter { $0.level == .info }
+        try client.send(requests)
+        for _ in 0..<count { _ = try client.readResponse() }
+        #expect(!handler.captured.contains { $0.level >= .error }, "a client's mistake is not an error")
+        return handler.captured.filter { $0.level == .info }
+    }
+
+    @Test("one info line per request with method, path, status, bytes, duration and request id")
+    func accessLog() throws {
+        var router = Router()
+        router.get("/hello") { _ in HTTPResponse(contentType: "text/plain", body: Array("hello".utf8)) }
+        let lines = try Self.infoLines(
+            routes: router, count: 2,
+            requests:
+                "GET /hello HTTP/1.1\r\nHost: x\r\nX-Request-ID: abc-1\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(lines.count == 2)
         #expect(lines.first?.message == "GET /hello 200")
         #expect(lines.first?.metadata["bytes"] == "5")
         #expect(lines.first?.metadata["request_id"] == "abc-1")
         #expect(lines.first?.metadata["duration_ms"] != nil)
         #expect(lines.last?.message == "GET /missing 404")
-        #expect(!handler.captured.contains { $0.level >= .error }, "a client's mistake is not an error")
     }
 
     @Test("the response header fields the configuration names are logged, under their names in lower case")
     func loggedResponseHeaders() throws {
-        let handler = CapturingLogHandler()
-        var configuration = HTTPServerConfiguration()
-        configuration.host = "127.0.0.1"
-        configuration.port = 0
-        configuration.loggedResponseHeaders = ["Model-Name", "Model-Version"]
         var router = Router()
         router.get("/answer") { _ in
             HTTPResponse(
                 headers: HTTPHeaders([("Model-Name", "binary"), ("Model-Version", "2")]), body: Array("1".utf8))
         }
         router.get("/plain") { _ in HTTPResponse(contentType: "text/plain", body: Array("x".utf8)) }
-        let routes = router
-        let server = HTTPServer(
-            configuration: configuration, logger: Logger(label: "test") { _ in handler }, responder: routes)
-        try server.start()
-        defer {
-            server.shutdownNow()
-            server.waitUntilStopped()
-        }
-        let client = try TestClient(port: server.port)
-        try client.send("GET /answer HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
-        _ = try client.readResponse()
-        _ = try client.readResponse()
-        let lines = handler.captured.filter { $0.level == .info }
+        let lines = try Self.infoLines(
+            routes: router, count: 2,
+            requests: "GET /answer HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n"
+        ) { $0.loggedResponseHeaders = ["Model-Name", "Model-Version"] }
         #expect(lines.first?.metadata["model_name"] == "binary")
         #expect(lines.first?.metadata["model_version"] == "2")
         #expect(lines.last?.metadata["model_name"] == nil, "a response without the field logs no key")

@@ -367,6 +367,21 @@ final class ModelRegistry: Sendable {
         return entries
     }
 
+    /// Why models or versions do not serve, as the index says it (a model with no version, a version not
+    /// ready), sorted by model and version: what a start-up in `none` mode refuses to go on with.
+    var problems: [String] {
+        let statuses = statuses.withLock { $0 }
+        return statuses.keys.sorted().flatMap { name -> [String] in
+            let status = statuses[name]!
+            let model = status.versions.isEmpty && !status.reason.isEmpty ? [status.reason] : []
+            return model
+                + status.versions.keys.sorted().compactMap { version in
+                    let entry = status.versions[version]!
+                    return entry.state != .ready && !entry.reason.isEmpty ? entry.reason : nil
+                }
+        }
+    }
+
     /// Whether every model that should serve has a ready version: `/v2/health/ready`.
     var allWantedReady: Bool {
         let serving = snapshot.models

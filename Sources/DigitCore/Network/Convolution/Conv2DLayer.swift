@@ -60,31 +60,18 @@ public struct Conv2DLayer: Equatable, Sendable {
         precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
         let output = self.output
         var outputs = [Float](repeating: 0, count: count * output.count)
-        let (channels, height, width, size, pad) = (input.channels, input.height, input.width, kernelSize, self.pad)
         inputs.withUnsafeBufferPointer { x in
             weights.withUnsafeBufferPointer { w in
                 outputs.withUnsafeMutableBufferPointer { y in
                     for sample in 0..<count {
-                        let xBase = sample * input.count
-                        let yBase = sample * output.count
                         for k in 0..<outputChannels {
                             for i in 0..<output.height {
                                 for j in 0..<output.width {
                                     var sum = bias[k]
-                                    for c in 0..<channels {
-                                        for u in 0..<size {
-                                            let row = i + u - pad
-                                            guard row >= 0 && row < height else { continue }
-                                            let wRow = ((k * channels + c) * size + u) * size
-                                            let xRow = xBase + (c * height + row) * width
-                                            for v in 0..<size {
-                                                let column = j + v - pad
-                                                guard column >= 0 && column < width else { continue }
-                                                sum += w[wRow + v] * x[xRow + column]
-                                            }
-                                        }
+                                    forEachTap(sample: sample, k: k, i: i, j: j) { weight, input in
+                                        sum += w[weight] * x[input]
                                     }
-                                    y[yBase + output.index(k, i, j)] = sum
+                                    y[sample * output.count + output.index(k, i, j)] = sum
                                 }
                             }
                         }
@@ -94,6 +81,28 @@ public struct Conv2DLayer: Equatable, Sendable {
             }
         }
         return outputs
+    }
+
+    /// Calls `tap(w, x)` with the index in `weights` and the index in a batch's inputs of every product in
+    /// output (k, i, j) of `sample`'s sum: the one walk of the kernel over the input, which the forward
+    /// pass sums and the backward pass scatters. Positions outside the maps (the zero padding) are skipped.
+    @inline(__always)
+    private func forEachTap(sample: Int, k: Int, i: Int, j: Int, _ tap: (Int, Int) -> Void) {
+        let (channels, height, width, size, pad) = (input.channels, input.height, input.width, kernelSize, self.pad)
+        let xBase = sample * input.count
+        for c in 0..<channels {
+            for u in 0..<size {
+                let row = i + u - pad
+                guard row >= 0 && row < height else { continue }
+                let wRow = ((k * channels + c) * size + u) * size
+                let xRow = xBase + (c * height + row) * width
+                for v in 0..<size {
+                    let column = j + v - pad
+                    guard column >= 0 && column < width else { continue }
+                    tap(wRow + v, xRow + column)
+                }
+            }
+        }
     }
 
     /// The gradients of a loss L, summed over the `count` samples, from the layer's `inputs`, its forward
@@ -115,30 +124,17 @@ public struct Conv2DLayer: Equatable, Sendable {
         var inputGradient = [Float](repeating: 0, count: inputs.count)
         var weightGradient = [Float](repeating: 0, count: weights.count)
         var biasGradient = [Float](repeating: 0, count: bias.count)
-        let (channels, height, width, size, pad) = (input.channels, input.height, input.width, kernelSize, self.pad)
         for sample in 0..<count {
-            let xBase = sample * input.count
-            let yBase = sample * output.count
             for k in 0..<outputChannels {
                 for i in 0..<output.height {
                     for j in 0..<output.width {
-                        let position = yBase + output.index(k, i, j)
+                        let position = sample * output.count + output.index(k, i, j)
                         let delta = outputGradient[position] * activation.derivative(output: outputs[position])
                         guard delta != 0 else { continue }
                         biasGradient[k] += delta
-                        for c in 0..<channels {
-                            for u in 0..<size {
-                                let row = i + u - pad
-                                guard row >= 0 && row < height else { continue }
-                                let wRow = ((k * channels + c) * size + u) * size
-                                let xRow = xBase + (c * height + row) * width
-                                for v in 0..<size {
-                                    let column = j + v - pad
-                                    guard column >= 0 && column < width else { continue }
-                                    weightGradient[wRow + v] += delta * inputs[xRow + column]
-                                    inputGradient[xRow + column] += delta * weights[wRow + v]
-                                }
-                            }
+                        forEachTap(sample: sample, k: k, i: i, j: j) { weight, input in
+                            weightGradient[weight] += delta * inputs[input]
+                            inputGradient[input] += delta * weights[weight]
                         }
                     }
                 }
