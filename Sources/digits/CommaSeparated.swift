@@ -17,3 +17,4 @@ struct CommaSeparated<Element: ExpressibleByArgument>: ExpressibleByArgument {
 }
 
 extension Activation: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}

@@ -30,10 +30,10 @@ struct Info: ParsableCommand {
         print("Total parameters: \(network.parameterCount)")
         print("Classes:          \(model.classes.map(String.init).joined(separator: ", "))")
         print("Layers:")
-        for (index, layer) in network.layers.enumerated() {
-            print(
-                "  dense_\(index + 1)  \(layer.inputSize) -> \(layer.units)  \(layer.activation.rawValue)  \(layer.parameterCount) parameters"
-            )
+        for (layer, name) in zip(network.layers, model.layerNames) {
+            let shape = layer.outputMaps.map { "\($0)" } ?? "\(layer.outputCount)"
+            let activation = layer.parameters == nil ? "" : "  \(layer.activation.rawValue)"
+            print("  \(name)  \(layer.inputCount) -> \(shape)\(activation)  \(layer.parameterCount) parameters")
         }
         if !model.provenance.isEmpty {
             print("Provenance:")

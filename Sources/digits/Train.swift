@@ -15,8 +15,10 @@ struct Train: ParsableCommand {
         abstract: "Train a model and write it as a model file.",
         discussion: """
             The binary task is the original's: digit 0 versus digit 1, a 400-25-15-1 sigmoid network. The \
-            ten-class task recognises 0-9 with ReLU hidden layers and a softmax output. Training is seeded: \
-            the same options give a byte-identical file. Set SOURCE_DATE_EPOCH to record a creation time.
+            ten-class task recognises 0-9 with a small convolutional network (ReLU, a softmax output). Each \
+            training image is moved, turned, scaled and its strokes thickened or thinned at random every time \
+            it is seen. Training is seeded: the same options give a byte-identical file. Set \
+            SOURCE_DATE_EPOCH to record a creation time.
             """
     )
 
@@ -25,10 +27,9 @@ struct Train: ParsableCommand {
         case tenClass = "ten-class"
 
         var classes: [Int] { self == .binary ? [0, 1] : Array(0..<10) }
-        var defaultHidden: [Int] { self == .binary ? [25, 15] : [256, 128] }
+        var defaultLayers: String { self == .binary ? "dense25,dense15" : "conv16,pool,conv32,pool,dense64,dropout0.3" }
         var defaultActivation: Activation { self == .binary ? .sigmoid : .relu }
-        var defaultEpochs: Int { self == .binary ? 60 : 60 }
-        var defaultAugmentShift: Int { self == .binary ? 0 : 2 }
+        var defaultEpochs: Int { self == .binary ? 60 : 40 }
         var loss: Loss { self == .binary ? .binaryCrossEntropy : .categoricalCrossEntropy }
     }
 
@@ -44,17 +45,35 @@ struct Train: ParsableCommand {
     @Option(help: "Adam's learning rate.")
     var learningRate: Float = 0.001
 
-    @Option(help: "Hidden layer sizes, comma-separated. (default: 25,15 binary, 256,128 ten-class)")
+    @Option(help: "constant, or cosine: the learning rate decays to 0 over the epochs. (default: cosine)")
+    var schedule: LearningRateSchedule = .cosine
+
+    @Option(
+        help: ArgumentHelp(
+            "Hidden layers, comma-separated: \(LayerItem.syntax). The output layer is added for the task.",
+            discussion: "(default: dense25,dense15 binary; conv16,pool,conv32,pool,dense64,dropout0.3 ten-class)"))
+    var layers: CommaSeparated<LayerItem>?
+
+    @Option(help: "Dense hidden layer sizes, comma-separated: the same as --layers dense<size>,... .")
     var hidden: CommaSeparated<Int>?
 
     @Option(help: "Hidden layers' activation: sigmoid, relu or linear. (default: sigmoid binary, relu ten-class)")
     var activation: Activation?
 
-    @Option(
-        help:
-            "Shift each training image by up to this many pixels at random, 0 for none. (default: 0 binary, 2 ten-class)"
-    )
-    var augmentShift: Int?
+    @Option(help: "Move each training image by up to this many pixels in each direction at random.")
+    var augmentShift: Float = 2
+
+    @Option(help: "Turn each training image by up to this many degrees either way at random.")
+    var augmentRotation: Float = 15
+
+    @Option(help: "Scale each training image by up to this fraction larger or smaller at random.")
+    var augmentScale: Float = 0.1
+
+    @Option(help: "Thicken or thin each training image's strokes by up to this much (0 to 1) at random.")
+    var augmentThickness: Float = 0.5
+
+    @Option(help: "Parts each mini-batch is split into, computed on as many threads (changes the result's bits).")
+    var gradientParts: Int = 2
 
     @Option(help: "Seed for initial weights, shuffling and augmentation.")
     var seed: UInt64 = 42
@@ -83,13 +102,38 @@ struct Train: ParsableCommand {
         if let hidden, hidden.values.contains(where: { $0 < 1 }) {
             throw ValidationError("--hidden sizes must be positive whole numbers; got \(hidden.values)")
         }
-        if activation == .softmax { throw ValidationError("--activation softmax is for output layers only") }
-        if let augmentShift, !(0...10).contains(augmentShift) {
-            throw ValidationError("--augment-shift must be from 0 to 10 pixels; got \(augmentShift)")
+        if hidden != nil && layers != nil {
+            throw ValidationError(
+                "give --layers or --hidden, not both (--hidden 256,128 is --layers dense256,dense128)")
         }
+        if activation == .softmax { throw ValidationError("--activation softmax is for output layers only") }
+        if let problem = augmentation.problem { throw ValidationError("--augment-*: \(problem)") }
+        if !(1...64).contains(gradientParts) {
+            throw ValidationError("--gradient-parts must be from 1 to 64; got \(gradientParts)")
+        }
+        if let problem = Network.checkedPlan(plan, input: Self.input) { throw ValidationError("--layers: \(problem)") }
         if let name, !Model.isValidName(name) {
             throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
         }
+    }
+
+    /// The images as the first layer sees them: one channel of 20x20.
+    static let input = LayerInput.maps(FeatureMapShape(channels: 1, height: 20, width: 20))
+
+    var augmentation: Augmentation {
+        Augmentation(
+            shift: augmentShift, rotationDegrees: augmentRotation, scale: augmentScale, thickness: augmentThickness)
+    }
+
+    /// The hidden layers from `--layers` or `--hidden` (or the task's), then the task's output layer.
+    var plan: [LayerPlan] {
+        let hiddenActivation = activation ?? task.defaultActivation
+        let items =
+            hidden.map { $0.values.map { LayerPlan.dense(units: $0, activation: hiddenActivation) } }
+            ?? (layers ?? CommaSeparated(argument: task.defaultLayers)!).values.map {
+                $0.plan(activation: hiddenActivation)
+            }
+        return items + [.dense(units: task == .binary ? 1 : task.classes.count, activation: task.loss.outputActivation)]
     }
 
     func run() throws {
@@ -97,19 +141,20 @@ struct Train: ParsableCommand {
         let labelsBytes = try FileIO.read(trainLabels)
         let training = try decodeTrainingSet(imagesBytes, labelsBytes).keeping(classes: task.classes)
         guard training.count > 0 else { throw CommandFailure("\(trainLabels): no images of classes \(task.classes)") }
+        guard training.pixelsPerImage == Self.input.count else {
+            throw CommandFailure(
+                "\(trainImages): the images have \(training.pixelsPerImage) pixels each; training takes 20x20 images (400 pixels, row-major)"
+            )
+        }
 
-        let hiddenSizes = hidden?.values ?? task.defaultHidden
-        let hiddenActivation = activation ?? task.defaultActivation
-        let outputUnits = task == .binary ? 1 : task.classes.count
-        let layerShapes =
-            hiddenSizes.map { (units: $0, activation: hiddenActivation) }
-            + [(units: outputUnits, activation: task.loss.outputActivation)]
         var options = TrainingOptions(epochs: epochs ?? task.defaultEpochs, seed: seed)
         options.batchSize = batchSize
         options.learningRate = learningRate
-        options.augmentShift = augmentShift ?? task.defaultAugmentShift
+        options.augmentation = augmentation
+        options.threads = gradientParts
+        options.schedule = schedule
 
-        let network = Network(inputSize: training.pixelsPerImage, layers: layerShapes, seed: seed)
+        let network = Network(input: Self.input, architecture: plan, seed: seed)
         var trainer = try Trainer(network: network, loss: task.loss, options: options)
         let progress = ProgressLine()
         for _ in 0..<options.epochs {
@@ -170,8 +215,17 @@ struct Train: ParsableCommand {
             JSONMember("optimizer", .string("adam")),
             // The Float's shortest decimal ("0.001"), not its binary value widened (0.0010000000474974513).
             JSONMember("learning_rate", .number(Double(options.learningRate.description) ?? 0)),
+            JSONMember("learning_rate_schedule", .string(options.schedule.rawValue)),
             JSONMember("loss", .string(task.loss.rawValue)),
-            JSONMember("augment_shift", .number(Double(options.augmentShift))),
+            JSONMember(
+                "augmentation",
+                .object([
+                    JSONMember("shift_pixels", .float(options.augmentation.shift)),
+                    JSONMember("rotation_degrees", .float(options.augmentation.rotationDegrees)),
+                    JSONMember("scale", .float(options.augmentation.scale)),
+                    JSONMember("thickness", .float(options.augmentation.thickness)),
+                ])),
+            JSONMember("gradient_parts", .number(Double(options.threads))),
             JSONMember("test_metrics", report.json),
         ]
         if let created = creationTime() { members.append(JSONMember("created", .string(created))) }

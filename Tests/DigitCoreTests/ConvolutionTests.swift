@@ -158,7 +158,7 @@ struct ConvolutionTests {
         "dropout keeps 1 − r of the values scaled by 1 / (1 − r), passes gradients through the same mask, and is the identity in inference"
     )
     func dropout() {
-        let layer = DropoutLayer(rate: 0.25)
+        let layer = DropoutLayer(rate: 0.25, count: 20_000)
         var generator = SeededGenerator(seed: 7)
         let mask = layer.mask(count: 20_000, generator: &generator)
         #expect(Set(mask) == [0, Float(1) / 0.75])
@@ -174,7 +174,8 @@ struct ConvolutionTests {
         var again = SeededGenerator(seed: 7)
         #expect(layer.mask(count: 20_000, generator: &again) == mask)
         var none = SeededGenerator(seed: 7)
-        #expect(DropoutLayer(rate: 0).mask(count: 100, generator: &none) == [Float](repeating: 1, count: 100))
+        #expect(
+            DropoutLayer(rate: 0, count: 100).mask(count: 100, generator: &none) == [Float](repeating: 1, count: 100))
     }
 
     @Test(
@@ -222,7 +223,7 @@ struct ConvolutionTests {
             try MaxPool2DLayer.checked(input: FeatureMapShape.checked(channels: 3, height: 1, width: 8))
         }
         for rate: Float in [-0.1, 1, .nan, .infinity] {
-            #expect(throws: LayerShapeError.self) { try DropoutLayer.checked(rate: rate) }
+            #expect(throws: LayerShapeError.self) { try DropoutLayer.checked(rate: rate, count: 10, maps: nil) }
         }
         let layer = try Conv2DLayer.checked(
             input: input, outputChannels: 2, kernelSize: 5, padding: .valid, activation: .sigmoid,

@@ -26,7 +26,7 @@ struct ModelFileTests {
     func bundledModels() throws {
         let (binary, _) = try Model.load(contentsOf: projectPath("data/models/binary/1/model.json"))
         #expect(binary.network.parameterCount == 10_431)
-        #expect(binary.network.layers.map(\.units) == [25, 15, 1])
+        #expect(binary.network.denseLayers.map(\.units) == [25, 15, 1])
         #expect(binary.network.layers.allSatisfy { $0.activation == .sigmoid })
         let (tenClass, _) = try Model.load(contentsOf: projectPath("data/models/ten-class/1/model.json"))
         #expect(tenClass.classes == Array(0..<10))
@@ -66,7 +66,7 @@ struct ModelFileTests {
 
     @Test("every shape and number is checked, and the message names the element")
     func validation() throws {
-        let layer0 = model.network.layers[0]
+        let layer0 = model.network.denseLayers[0]
         let firstRow = "[" + layer0.weights[0..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
         let shortRow = "[" + layer0.weights[0..<3].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
         expectRefusal(
@@ -93,8 +93,8 @@ struct ModelFileTests {
             broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [20, 20]") },
             path: "layers[0].weights[0]", containing: "expected 400")
         expectRefusal(
-            broken { $0.replacingOccurrences(of: "\"format_version\": 1", with: "\"format_version\": 2") },
-            path: "format_version", containing: "reads version 1")
+            broken { $0.replacingOccurrences(of: "\"format_version\": 1", with: "\"format_version\": 3") },
+            path: "format_version", containing: "reads versions 1 to 2 (upgrade digits")
         expectRefusal(
             broken { $0.replacingOccurrences(of: "\"name\": \"tiny\"", with: "\"name\": \"a b\"") }, path: "name",
             containing: "letters")

@@ -24,8 +24,48 @@ struct TrainingTests {
         }
     }
 
-    /// Central differences (L(θ + h) − L(θ − h)) / 2h for every parameter, against backpropagation.
-    /// Float32 limits the agreement to about 1e-3 relative; a wrong term is off by far more.
+    /// Central differences (L(θ + h) − L(θ − h)) / 2h for every parameter, against backpropagation; L is
+    /// the training loss with the same dropout masks. Float32 limits the agreement to about 1e-3 relative;
+    /// a wrong term is off by far more.
+    func checkGradients(
+        _ network: Network, _ loss: Loss, _ pixels: [Float], _ labels: [Int], masks: [[Float]?] = [], threads: Int = 1,
+        step: Float = 1e-2, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let analytic = Trainer.gradients(
+            of: network, loss: loss, pixels: pixels, labels: labels, masks: masks, threads: threads)
+        func trainingLoss(_ network: Network) -> Double {
+            Trainer.gradients(of: network, loss: loss, pixels: pixels, labels: labels, masks: masks).loss
+        }
+        var checked = 0
+        for layerIndex in network.layers.indices {
+            guard let parameters = network.layers[layerIndex].parameters else {
+                #expect(analytic.weights[layerIndex].isEmpty && analytic.bias[layerIndex].isEmpty)
+                continue
+            }
+            for (isBias, count) in [(false, parameters.weights.count), (true, parameters.bias.count)] {
+                for position in 0..<count {
+                    var plus = network
+                    var minus = network
+                    if isBias {
+                        plus.layers[layerIndex].parameters!.bias[position] += step
+                        minus.layers[layerIndex].parameters!.bias[position] -= step
+                    } else {
+                        plus.layers[layerIndex].parameters!.weights[position] += step
+                        minus.layers[layerIndex].parameters!.weights[position] -= step
+                    }
+                    let numeric = (trainingLoss(plus) - trainingLoss(minus)) / (2 * Double(step))
+                    let exact = Double(
+                        isBias ? analytic.bias[layerIndex][position] : analytic.weights[layerIndex][position])
+                    #expect(
+                        isClose(exact, numeric, relative: 2e-2, absolute: 2e-4),
+                        "layer \(layerIndex) \(isBias ? "bias" : "weight") \(position)", sourceLocation: sourceLocation)
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == network.parameterCount, sourceLocation: sourceLocation)
+    }
+
     @Test(
         "backpropagation agrees with finite differences",
         arguments: [Loss.binaryCrossEntropy, .categoricalCrossEntropy])
@@ -36,36 +76,32 @@ struct TrainingTests {
         let (pixels, labels) = batch(count: 8, inputs: 5, classes: loss == .binaryCrossEntropy ? 2 : 4, seed: 5)
         let analytic = Trainer.gradients(of: network, loss: loss, pixels: pixels, labels: labels)
         #expect(isClose(analytic.loss, meanLoss(network, loss, pixels, labels), relative: 1e-6))
+        checkGradients(network, loss, pixels, labels)
+    }
 
-        let step: Float = 1e-2
-        var checked = 0
-        for layerIndex in network.layers.indices {
-            for (isBias, count) in [
-                (false, network.layers[layerIndex].weights.count), (true, network.layers[layerIndex].units),
-            ] {
-                for position in 0..<count {
-                    var plus = network
-                    var minus = network
-                    if isBias {
-                        plus.layers[layerIndex].bias[position] += step
-                        minus.layers[layerIndex].bias[position] -= step
-                    } else {
-                        plus.layers[layerIndex].weights[position] += step
-                        minus.layers[layerIndex].weights[position] -= step
-                    }
-                    let numeric =
-                        (meanLoss(plus, loss, pixels, labels) - meanLoss(minus, loss, pixels, labels))
-                        / (2 * Double(step))
-                    let exact = Double(
-                        isBias ? analytic.bias[layerIndex][position] : analytic.weights[layerIndex][position])
-                    #expect(
-                        isClose(exact, numeric, relative: 2e-2, absolute: 2e-4),
-                        "layer \(layerIndex) \(isBias ? "bias" : "weight") \(position)")
-                    checked += 1
-                }
-            }
+    @Test(
+        "a whole small CNN (conv, pool, conv, pool, dense, dropout, softmax): backpropagation agrees with finite differences, in one part or split across threads",
+        arguments: [1, 3])
+    func convolutionalGradientCheck(threads: Int) {
+        let network = Network(
+            input: .maps(FeatureMapShape(channels: 1, height: 8, width: 8)),
+            architecture: [
+                .convolution(channels: 3, kernelSize: 3, padding: .same, activation: .sigmoid), .maxPool,
+                .convolution(channels: 4, kernelSize: 3, padding: .valid, activation: .relu), .maxPool,
+                .dense(units: 5, activation: .sigmoid), .dropout(rate: 0.4), .dense(units: 3, activation: .softmax),
+            ], seed: 3)
+        #expect(network.layers.map(\.outputCount) == [192, 48, 16, 4, 5, 5, 3])
+        let (pixels, labels) = batch(count: 6, inputs: 64, classes: 3, seed: 12)
+        var generator = SeededGenerator(seed: 13)
+        let masks: [[Float]?] = network.layers.map {
+            guard case .dropout(let layer) = $0 else { return nil }
+            return layer.mask(count: 6 * layer.count, generator: &generator)
         }
-        #expect(checked == network.parameterCount)
+        #expect(masks[5]!.contains(0))
+        checkGradients(network, .categoricalCrossEntropy, pixels, labels, masks: masks, threads: threads, step: 5e-3)
+        // Without masks, the training loss is the inference loss (dropout is the identity there).
+        let plain = Trainer.gradients(of: network, loss: .categoricalCrossEntropy, pixels: pixels, labels: labels)
+        #expect(isClose(plain.loss, meanLoss(network, .categoricalCrossEntropy, pixels, labels), relative: 1e-6))
     }
 
     @Test("one Adam step matches the formula")
@@ -108,7 +144,7 @@ struct TrainingTests {
         let data = try LabelledImages(pixels: pixels.map { abs($0) }, labels: labels, pixelsPerImage: 400)
         func train(seed: UInt64) throws -> Network {
             var options = TrainingOptions(epochs: 2, seed: seed)
-            options.augmentShift = 2
+            options.augmentation = Augmentation(shift: 2, rotationDegrees: 10, scale: 0.1, thickness: 0.5)
             var trainer = try Trainer(
                 network: Network(inputSize: 400, layers: [(16, .relu), (10, .softmax)], seed: seed),
                 loss: .categoricalCrossEntropy, options: options)

@@ -3,8 +3,12 @@ import JSON
 extension Model {
     /// The format's name, the first thing a reader checks.
     public static let formatName = "digits-model"
-    /// The format version this build reads and writes.
-    public static let formatVersion = 1
+    /// The newest format version this build reads and writes. Version 1 holds dense layers only; version 2
+    /// adds a `type` to each layer and the convolutional ones (`conv2d`, `max_pool2d`, `dropout`). A model
+    /// that version 1 can describe is written as version 1, so older builds keep reading it.
+    public static let formatVersion = 2
+    /// The layer types of version 2, as the `type` field names them.
+    static let layerTypes = ["dense", "conv2d", "max_pool2d", "dropout"]
     /// The most input values a model may take (a 4096x4096 image), so that a hostile shape cannot overflow sizes.
     public static let maximumInputSize = 1 << 24
 
@@ -56,10 +60,11 @@ extension Model {
                 path: "format", problem: "is '\(format)'; a model file's format is '\(Self.formatName)'")
         }
         let version = try root["format_version"].integer()
-        guard version == Self.formatVersion else {
+        guard (1...Self.formatVersion).contains(version) else {
             throw JSONFieldError(
                 path: "format_version",
-                problem: "is \(version); this build reads version \(Self.formatVersion) (upgrade digits to read it)")
+                problem:
+                    "is \(version); this build reads versions 1 to \(Self.formatVersion) (upgrade digits to read it)")
         }
         let name = try root["name"].string()
         let inputShape = try root["input_shape"].integers()
@@ -77,16 +82,25 @@ extension Model {
                 problem: "must hold positive sizes whose product is at most \(Self.maximumInputSize); got \(inputShape)"
             )
         }
-        var inputs = product
+        // A two-dimensional input is one channel of maps, a three-dimensional one channels x rows x columns;
+        // a dense layer reads either flattened.
+        var current: LayerInput =
+            switch inputShape.count {
+            case 2: .maps(FeatureMapShape(channels: 1, height: inputShape[0], width: inputShape[1]))
+            case 3: .maps(FeatureMapShape(channels: inputShape[0], height: inputShape[1], width: inputShape[2]))
+            default: .flat(product)
+            }
         let layerReaders = try root["layers"].array()
         guard !layerReaders.isEmpty else {
             throw JSONFieldError(path: "layers", problem: "must hold at least one layer")
         }
-        var layers: [DenseLayer] = []
+        var layers: [Layer] = []
         for reader in layerReaders {
-            let layer = try Self.readLayer(reader, inputs: inputs)
+            let layer =
+                try version == 1
+                ? .dense(Self.readDense(reader, inputs: current.count)) : Self.readLayer(reader, input: current)
             layers.append(layer)
-            inputs = layer.units
+            current = layer.outputMaps.map(LayerInput.maps) ?? .flat(layer.outputCount)
         }
         let network = Network(layers: layers)
 
@@ -117,14 +131,16 @@ extension Model {
             throw .invalid(path: "classes", problem: "must not repeat a label")
         }
         for (index, layer) in network.layers.enumerated() {
-            if let position = layer.weights.firstIndex(where: { !$0.isFinite }) {
+            guard let (weights, bias) = layer.parameters else { continue }
+            let rowLength = weights.count / bias.count
+            if let position = weights.firstIndex(where: { !$0.isFinite }) {
                 throw .invalid(
-                    path: "layers[\(index)].weights[\(position / layer.inputSize)][\(position % layer.inputSize)]",
-                    problem: Self.nonFiniteProblem(layer.weights[position]))
+                    path: "layers[\(index)].weights[\(position / rowLength)][\(position % rowLength)]",
+                    problem: Self.nonFiniteProblem(weights[position]))
             }
-            if let position = layer.bias.firstIndex(where: { !$0.isFinite }) {
+            if let position = bias.firstIndex(where: { !$0.isFinite }) {
                 throw .invalid(
-                    path: "layers[\(index)].bias[\(position)]", problem: Self.nonFiniteProblem(layer.bias[position]))
+                    path: "layers[\(index)].bias[\(position)]", problem: Self.nonFiniteProblem(bias[position]))
             }
         }
         try Self.checkOutput(of: network, classes: classes)
@@ -147,16 +163,113 @@ extension Model {
             }
     }
 
-    private static func readLayer(_ reader: JSONField, inputs: Int) throws(JSONFieldError) -> DenseLayer {
-        try reader.refuseUnknownKeys(["units", "activation", "weights", "bias"])
-        let units = try reader["units"].integer(minimum: 1)
-        let activationName = try reader["activation"].string()
-        guard let activation = Activation(rawValue: activationName) else {
+    /// A version 2 layer: its `type`, then the fields of that type.
+    private static func readLayer(_ reader: JSONField, input: LayerInput) throws(JSONFieldError) -> Layer {
+        let type = try reader["type"].string()
+        func shapeError(_ error: LayerShapeError) -> JSONFieldError {
+            JSONFieldError(path: reader.path, problem: "(\(type)) \(error.description)")
+        }
+        func maps() throws(JSONFieldError) -> FeatureMapShape {
+            guard case .maps(let maps) = input else {
+                throw JSONFieldError(
+                    path: reader.path + ".type",
+                    problem:
+                        "is '\(type)', which needs feature maps, but its input is a flat vector of \(input.count) values (a dense layer's output, or a one-dimensional input_shape)"
+                )
+            }
+            return maps
+        }
+        switch type {
+        case "dense":
+            return .dense(try readDense(reader, inputs: input.count, typed: true))
+        case "conv2d":
+            try reader.refuseUnknownKeys([
+                "type", "filters", "kernel_size", "padding", "activation", "bias", "weights",
+            ])
+            let maps = try maps()
+            let filters = try reader["filters"].integer(minimum: 1, maximum: FeatureMapShape.maximumCount)
+            let size = try reader["kernel_size"].integer(minimum: 1, maximum: 64)
+            let paddingName = try reader["padding"].string()
+            guard let padding = Padding(rawValue: paddingName) else {
+                throw JSONFieldError(
+                    path: reader.path + ".padding", problem: "is '\(paddingName)'; use 'same' or 'valid'")
+            }
+            let activation = try readActivation(reader["activation"])
+            do throws(LayerShapeError) {
+                try Conv2DLayer.checkShape(
+                    input: maps, outputChannels: filters, kernelSize: size, padding: padding, activation: activation)
+            } catch {
+                throw shapeError(error)
+            }
+            let rows = try reader["weights"].array()
+            let rowLength = maps.channels * size * size
+            guard rows.count == filters else {
+                throw JSONFieldError(
+                    path: reader.path + ".weights",
+                    problem:
+                        "has \(rows.count) rows; expected \(filters), one per filter (each row holds the filter's \(maps.channels) x \(size) x \(size) weights, channel by channel, each kernel row-major)"
+                )
+            }
+            var weights: [Float] = []
+            for row in rows {
+                weights += try row.floats(count: rowLength, meaning: "channels x kernel rows x kernel columns")
+            }
+            let bias = try reader["bias"].floats(count: filters, meaning: "one per filter")
+            do throws(LayerShapeError) {
+                return .convolution(
+                    try Conv2DLayer.checked(
+                        input: maps, outputChannels: filters, kernelSize: size, padding: padding,
+                        activation: activation, weights: weights, bias: bias))
+            } catch {
+                throw shapeError(error)
+            }
+        case "max_pool2d":
+            try reader.refuseUnknownKeys(["type"])
+            let input = try maps()
+            do throws(LayerShapeError) {
+                return .maxPool(try MaxPool2DLayer.checked(input: input))
+            } catch {
+                throw shapeError(error)
+            }
+        case "dropout":
+            try reader.refuseUnknownKeys(["type", "rate"])
+            guard let rate = try reader["rate"].value.numberValue else {
+                throw JSONFieldError(path: reader.path + ".rate", problem: "must be a number")
+            }
+            let mapsIn: FeatureMapShape? = if case .maps(let maps) = input { maps } else { nil }
+            do throws(LayerShapeError) {
+                return .dropout(try DropoutLayer.checked(rate: Float(rate), count: input.count, maps: mapsIn))
+            } catch {
+                throw shapeError(error)
+            }
+        default:
             throw JSONFieldError(
-                path: reader.path + ".activation",
-                problem: "'\(activationName)' is not an activation; use one of "
+                path: reader.path + ".type",
+                problem: "is '\(type)'; a layer's type is one of "
+                    + layerTypes.map { "'\($0)'" }.joined(separator: ", "))
+        }
+    }
+
+    private static func readActivation(_ field: JSONField) throws(JSONFieldError) -> Activation {
+        let name = try field.string()
+        guard let activation = Activation(rawValue: name) else {
+            throw JSONFieldError(
+                path: field.path,
+                problem: "'\(name)' is not an activation; use one of "
                     + Activation.allCases.map(\.rawValue).joined(separator: ", "))
         }
+        return activation
+    }
+
+    /// A dense layer (version 1's only kind; `typed` when version 2's `type` field is there).
+    private static func readDense(
+        _ reader: JSONField, inputs: Int, typed: Bool = false
+    ) throws(JSONFieldError)
+        -> DenseLayer
+    {
+        try reader.refuseUnknownKeys((typed ? ["type"] : []) + ["units", "activation", "weights", "bias"])
+        let units = try reader["units"].integer(minimum: 1, maximum: FeatureMapShape.maximumCount)
+        let activation = try readActivation(reader["activation"])
         let rows = try reader["weights"].array()
         guard rows.count == units else {
             throw JSONFieldError(
@@ -172,8 +285,10 @@ extension Model {
     }
 
     private static func checkOutput(of network: Network, classes: [Int]) throws(ModelFileError) {
-        let last = network.layers[network.layers.count - 1]
         let path = "layers[\(network.layers.count - 1)]"
+        guard case .dense(let last) = network.layers[network.layers.count - 1] else {
+            throw .invalid(path: path + ".type", problem: "the output layer must be 'dense' (one unit per class)")
+        }
         if last.units == 1 {
             guard last.activation == .sigmoid else {
                 throw .invalid(
@@ -202,31 +317,65 @@ extension Model {
         JSONWriter.pretty(json) + "\n"
     }
 
-    /// The model file's document.
+    /// The model file's document: version 1 when every layer is dense, so that older builds read it.
     public var json: JSONValue {
-        .object([
+        let version = network.layers.allSatisfy { if case .dense = $0 { true } else { false } } ? 1 : Self.formatVersion
+        return .object([
             JSONMember("format", .string(Self.formatName)),
-            JSONMember("format_version", .integer(Self.formatVersion)),
+            JSONMember("format_version", .integer(version)),
             JSONMember("name", .string(name)),
             JSONMember("classes", .array(classes.map { .integer($0) })),
             JSONMember("input_shape", .array(inputShape.map { .integer($0) })),
-            JSONMember("layers", .array(network.layers.map(Self.json))),
+            JSONMember("layers", .array(network.layers.map { Self.json($0, typed: version > 1) })),
             JSONMember("provenance", .object(provenance)),
         ])
     }
 
-    /// A layer: its weights one row per unit, each row the unit's input weights.
-    private static func json(_ layer: DenseLayer) -> JSONValue {
-        .object([
-            JSONMember("units", .integer(layer.units)),
-            JSONMember("activation", .string(layer.activation.rawValue)),
-            JSONMember("bias", .array(layer.bias.map { .float($0) })),
-            JSONMember(
+    /// A layer: weights one row per unit or filter, each row that unit's input weights or that filter's
+    /// C x R x R weights (channel by channel, each kernel row-major).
+    private static func json(_ layer: Layer, typed: Bool) -> JSONValue {
+        func rows(_ weights: [Float], _ count: Int) -> JSONMember {
+            let length = weights.count / count
+            return JSONMember(
                 "weights",
-                .array(
-                    (0..<layer.units).map { unit in
-                        .array(layer.weights[unit * layer.inputSize..<(unit + 1) * layer.inputSize].map { .float($0) })
-                    })),
-        ])
+                .array((0..<count).map { .array(weights[$0 * length..<($0 + 1) * length].map { .float($0) }) }))
+        }
+        let type: [JSONMember] = typed ? [JSONMember("type", .string(layerTypes[layer.typeIndex]))] : []
+        switch layer {
+        case .dense(let dense):
+            return .object(
+                type + [
+                    JSONMember("units", .integer(dense.units)),
+                    JSONMember("activation", .string(dense.activation.rawValue)),
+                    JSONMember("bias", .array(dense.bias.map { .float($0) })),
+                    rows(dense.weights, dense.units),
+                ])
+        case .convolution(let conv):
+            return .object(
+                type + [
+                    JSONMember("filters", .integer(conv.outputChannels)),
+                    JSONMember("kernel_size", .integer(conv.kernelSize)),
+                    JSONMember("padding", .string(conv.padding.rawValue)),
+                    JSONMember("activation", .string(conv.activation.rawValue)),
+                    JSONMember("bias", .array(conv.bias.map { .float($0) })),
+                    rows(conv.weights, conv.outputChannels),
+                ])
+        case .maxPool:
+            return .object(type)
+        case .dropout(let dropout):
+            return .object(type + [JSONMember("rate", .float(dropout.rate))])
+        }
+    }
+}
+
+extension Layer {
+    /// The index of this layer's `type` in ``Model/layerTypes``.
+    var typeIndex: Int {
+        switch self {
+        case .dense: 0
+        case .convolution: 1
+        case .maxPool: 2
+        case .dropout: 3
+        }
     }
 }

@@ -47,16 +47,45 @@ public struct Model: Equatable, Sendable {
         return EvaluationReport(classes: classes, confusion: confusion)
     }
 
+    /// The layers' names as Keras would give them: `dense_1`, `conv2d_2`, `max_pooling2d_1`, ...
+    public var layerNames: [String] {
+        var seen: [String: Int] = [:]
+        return network.layers.map { layer in
+            let type = layer.typeIndex == 2 ? "max_pooling2d" : Model.layerTypes[layer.typeIndex]
+            seen[type, default: 0] += 1
+            return "\(type)_\(seen[type]!)"
+        }
+    }
+
     /// The original `get_model_info` keys, with shapes as Keras reports them (`null` for the batch dimension).
     public var info: JSONValue {
-        let layerInfo: [JSONValue] = network.layers.enumerated().map { index, layer in
-            .object([
-                JSONMember("name", .string("dense_\(index + 1)")),
-                JSONMember("type", .string("Dense")),
-                JSONMember("units", .integer(layer.units)),
-                JSONMember("activation", .string(layer.activation.rawValue)),
-                JSONMember("params", .integer(layer.parameterCount)),
-            ])
+        let layerInfo: [JSONValue] = zip(network.layers, layerNames).map { layer, name in
+            var members = [JSONMember("name", .string(name)), JSONMember("type", .string(layer.kind))]
+            switch layer {
+            case .dense(let dense):
+                members.append(JSONMember("units", .integer(dense.units)))
+            case .convolution(let conv):
+                members += [
+                    JSONMember("filters", .integer(conv.outputChannels)),
+                    JSONMember("kernel_size", .array([.integer(conv.kernelSize), .integer(conv.kernelSize)])),
+                    JSONMember("padding", .string(conv.padding.rawValue)),
+                ]
+            case .maxPool:
+                members.append(JSONMember("pool_size", .array([.integer(2), .integer(2)])))
+            case .dropout(let dropout):
+                members.append(JSONMember("rate", .float(dropout.rate)))
+            }
+            if layer.parameters != nil {
+                members.append(JSONMember("activation", .string(layer.activation.rawValue)))
+            }
+            if let maps = layer.outputMaps {
+                members.append(
+                    JSONMember(
+                        "output_shape",
+                        .array([.null, .integer(maps.height), .integer(maps.width), .integer(maps.channels)])))
+            }
+            members.append(JSONMember("params", .integer(layer.parameterCount)))
+            return .object(members)
         }
         return .object([
             JSONMember("model_type", .string("Sequential")),

@@ -53,3 +53,48 @@ public struct DenseLayer: Equatable, Sendable {
         }
     }
 }
+
+extension DenseLayer {
+    /// The gradients of a loss L, summed over the `count` samples, from the layer's `inputs` and
+    /// δ = dL/dz, the gradient at the pre-activations:
+    ///
+    ///     dL/db[j]    = δ[j]
+    ///     dL/dw[j, i] = δ[j] · x[i]
+    ///     dL/dx[i]    = Σ_j δ[j] · w[j, i]
+    ///
+    /// (dL/dx only when `inputGradient`: the first layer's is never used.)
+    func backward(
+        inputs: [Float], delta: [Float], count: Int, inputGradient: Bool
+    ) -> (
+        input: [Float], weights: [Float], bias: [Float]
+    ) {
+        precondition(inputs.count == count * inputSize && delta.count == count * units)
+        var weightGradient = [Float](repeating: 0, count: weights.count)
+        var biasGradient = [Float](repeating: 0, count: units)
+        var previous = [Float](repeating: 0, count: inputGradient ? count * inputSize : 0)
+        inputs.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                weightGradient.withUnsafeMutableBufferPointer { dw in
+                    previous.withUnsafeMutableBufferPointer { dx in
+                        for sample in 0..<count {
+                            let row = x.baseAddress! + sample * inputSize
+                            for unit in 0..<units {
+                                let d = delta[sample * units + unit]
+                                guard d != 0 else { continue }
+                                biasGradient[unit] += d
+                                VectorMath.addScaled(
+                                    row, times: d, to: dw.baseAddress! + unit * inputSize, count: inputSize)
+                                if inputGradient {
+                                    VectorMath.addScaled(
+                                        w.baseAddress! + unit * inputSize, times: d,
+                                        to: dx.baseAddress! + sample * inputSize, count: inputSize)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (previous, weightGradient, biasGradient)
+    }
+}

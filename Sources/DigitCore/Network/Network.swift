@@ -1,43 +1,54 @@
-/// A feed-forward network: dense layers applied in order to a flat input vector.
+/// A feed-forward network: layers applied in order to one sample's values (a flat vector, or feature maps
+/// stored channel after channel).
 ///
 /// Inference is Float32 throughout. A network is immutable once built and `Sendable`, so one instance
 /// serves every request concurrently.
 public struct Network: Equatable, Sendable {
-    public internal(set) var layers: [DenseLayer]
+    public internal(set) var layers: [Layer]
 
-    /// Creates a network; consecutive layers must agree on their sizes.
-    public init(layers: [DenseLayer]) {
+    /// Creates a network; consecutive layers must agree on their sizes, and a layer over feature maps must
+    /// follow one that makes exactly those maps (or come first).
+    public init(layers: [Layer]) {
         precondition(!layers.isEmpty, "a network needs at least one layer")
         for (previous, next) in zip(layers, layers.dropFirst()) {
-            precondition(previous.units == next.inputSize, "layer sizes must chain")
+            precondition(previous.outputCount == next.inputCount, "layer sizes must chain")
+            switch next {
+            case .convolution(let layer): precondition(previous.outputMaps == layer.input, "maps must chain")
+            case .maxPool(let layer): precondition(previous.outputMaps == layer.input, "maps must chain")
+            case .dense, .dropout: break
+            }
         }
         self.layers = layers
     }
 
-    /// Creates a network with Glorot-uniform weights and zero biases, as Keras initialises `Dense`
-    /// (Glorot and Bengio, 2010: U(−l, l) with l = √(6 / (fan_in + fan_out))).
-    public init(inputSize: Int, layers shape: [(units: Int, activation: Activation)], seed: UInt64) {
-        var generator = SeededGenerator(seed: seed)
-        var inputs = inputSize
-        var layers: [DenseLayer] = []
-        for (units, activation) in shape {
-            let limit = (6 / Float(inputs + units)).squareRoot()
-            let weights = (0..<inputs * units).map { _ in (generator.nextUnitFloat() * 2 - 1) * limit }
-            layers.append(
-                DenseLayer(
-                    inputSize: inputs, units: units, activation: activation, weights: weights,
-                    bias: [Float](repeating: 0, count: units)))
-            inputs = units
-        }
-        self.init(layers: layers)
+    /// A network of dense layers only.
+    public init(layers: [DenseLayer]) {
+        self.init(layers: layers.map(Layer.dense))
     }
 
-    public var inputSize: Int { layers[0].inputSize }
-    public var outputSize: Int { layers[layers.count - 1].units }
+    /// Creates a dense network with Glorot-uniform weights and zero biases, as Keras initialises `Dense`.
+    public init(inputSize: Int, layers shape: [(units: Int, activation: Activation)], seed: UInt64) {
+        self.init(
+            input: .flat(inputSize),
+            architecture: shape.map { LayerPlan.dense(units: $0.units, activation: $0.activation) },
+            seed: seed)
+    }
+
+    public var inputSize: Int { layers[0].inputCount }
+    public var outputSize: Int { layers[layers.count - 1].outputCount }
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
 
+    /// The dense layers, in order (all of a multilayer perceptron's layers).
+    public var denseLayers: [DenseLayer] {
+        layers.compactMap { if case .dense(let layer) = $0 { layer } else { nil } }
+    }
+
     /// The widest layer (input included): the size of the scratch buffers a forward pass needs per sample.
-    var widestLayer: Int { layers.reduce(inputSize) { max($0, $1.units) } }
+    var widestLayer: Int { layers.reduce(inputSize) { max($0, $1.outputCount) } }
+
+    /// Samples run through the layers together: enough to amortise each layer's setup, few enough that a
+    /// large batch needs scratch memory for this many samples only.
+    static let samplesPerChunk = 64
 
     /// The network's output for one image of `inputSize` values.
     public func predict(_ input: [Float]) -> [Float] {
@@ -57,27 +68,32 @@ public struct Network: Equatable, Sendable {
         return output
     }
 
-    /// The forward pass over raw buffers, alternating between two scratch buffers (on the stack when they
-    /// are small, as they are for one image), so a prediction allocates nothing but its result.
+    /// The forward pass over raw buffers, ``samplesPerChunk`` samples at a time, alternating between two
+    /// scratch buffers (on the stack when they are small, as they are for one image), so a prediction
+    /// allocates nothing but its result.
     func forward(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
         if layers.count == 1 {
             layers[0].forward(input, count: count, into: output)
             return
         }
-        let scratchSize = count * widestLayer
+        let chunk = min(count, Self.samplesPerChunk)
+        let scratchSize = chunk * widestLayer
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * scratchSize) { scratch in
-            let first = scratch.baseAddress!
-            let second = first + scratchSize
-            var source = UnsafePointer(first)
-            layers[0].forward(input, count: count, into: first)
-            var destination = second
-            for layer in layers.dropFirst().dropLast() {
-                layer.forward(source, count: count, into: destination)
-                let previous = UnsafeMutablePointer(mutating: source)
-                source = UnsafePointer(destination)
-                destination = previous
+            for start in stride(from: 0, to: count, by: chunk) {
+                let samples = min(chunk, count - start)
+                let first = scratch.baseAddress!
+                let second = first + scratchSize
+                var source = UnsafePointer(first)
+                layers[0].forward(input + start * inputSize, count: samples, into: first)
+                var destination = second
+                for layer in layers.dropFirst().dropLast() {
+                    layer.forward(source, count: samples, into: destination)
+                    let previous = UnsafeMutablePointer(mutating: source)
+                    source = UnsafePointer(destination)
+                    destination = previous
+                }
+                layers[layers.count - 1].forward(source, count: samples, into: output + start * outputSize)
             }
-            layers[layers.count - 1].forward(source, count: count, into: output)
         }
     }
 }

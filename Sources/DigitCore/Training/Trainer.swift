@@ -1,3 +1,6 @@
+import Dispatch
+import Glibc
+
 /// How to train: the hyperparameters, with Keras's defaults where the original used them.
 public struct TrainingOptions: Sendable, Equatable {
     public var epochs: Int
@@ -5,13 +8,18 @@ public struct TrainingOptions: Sendable, Equatable {
     public var batchSize: Int = 32
     /// Adam's step size (Keras's default, 0.001).
     public var learningRate: Float = 0.001
+    /// Whether the step size shrinks over the epochs (``LearningRateSchedule``).
+    public var schedule: LearningRateSchedule = .constant
     /// Seeds initialisation, shuffling and augmentation: one seed, one model, bit for bit.
     public var seed: UInt64
-    /// Each training image is moved by a random whole number of pixels, up to this many in each
-    /// direction, every time it is seen (0: never). Moving digits a pixel or two teaches a dense network the
-    /// translation tolerance that it does not have by construction.
-    public var augmentShift: Int = 0
-    /// The images' height and width, needed to shift them.
+    /// Each training image is changed at random every time it is seen (moved, turned, scaled, its strokes
+    /// thickened or thinned): it teaches a network the tolerance to untidy digits that it does not have by
+    /// construction.
+    public var augmentation = Augmentation()
+    /// Training images are split into this many parts per mini-batch, whose gradients are computed on as
+    /// many threads and then summed in a fixed order: the result does not depend on the count of cores.
+    public var threads: Int = 2
+    /// The images' height and width, needed to transform them.
     public var imageShape: (rows: Int, columns: Int) = (20, 20)
 
     public init(epochs: Int, seed: UInt64) {
@@ -21,7 +29,26 @@ public struct TrainingOptions: Sendable, Equatable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.epochs == rhs.epochs && lhs.batchSize == rhs.batchSize && lhs.learningRate == rhs.learningRate
-            && lhs.seed == rhs.seed && lhs.augmentShift == rhs.augmentShift && lhs.imageShape == rhs.imageShape
+            && lhs.seed == rhs.seed && lhs.augmentation == rhs.augmentation && lhs.threads == rhs.threads
+            && lhs.schedule == rhs.schedule
+            && lhs.imageShape == rhs.imageShape
+    }
+}
+
+/// How the step size changes from epoch to epoch.
+public enum LearningRateSchedule: String, Sendable, CaseIterable {
+    /// The same step size throughout (Keras's default).
+    case constant
+    /// Cosine decay (Loshchilov and Hutter, 2017, without restarts): epoch e of E (from 0) uses
+    /// α·(1 + cos(π·e / E)) / 2, large steps first and small ones to settle at the end.
+    case cosine
+
+    /// The step size for epoch `epoch` (from 0) of `epochs`.
+    public func rate(_ base: Float, epoch: Int, of epochs: Int) -> Float {
+        switch self {
+        case .constant: base
+        case .cosine: base * Float((1 + cos(Double.pi * Double(epoch) / Double(epochs))) / 2)
+        }
     }
 }
 
@@ -65,8 +92,11 @@ public struct Trainer: Sendable {
         guard options.learningRate > 0, options.learningRate.isFinite else {
             throw .invalidOption("learning rate must be a positive number; got \(options.learningRate)")
         }
-        guard options.augmentShift >= 0 else { throw .invalidOption("augment shift must not be negative") }
-        let output = network.layers[network.layers.count - 1]
+        guard (1...64).contains(options.threads) else { throw .invalidOption("threads must be from 1 to 64") }
+        if let problem = options.augmentation.problem { throw .invalidOption("augmentation: \(problem)") }
+        guard case .dense(let output) = network.layers[network.layers.count - 1] else {
+            throw .unsuitableNetwork("the output layer must be dense")
+        }
         guard output.activation == loss.outputActivation else {
             throw .unsuitableNetwork(
                 "\(loss.rawValue) needs a \(loss.outputActivation.rawValue) output layer; got \(output.activation.rawValue)"
@@ -78,7 +108,7 @@ public struct Trainer: Sendable {
         if network.layers.dropLast().contains(where: { $0.activation == .softmax }) {
             throw .unsuitableNetwork("softmax is supported as the output activation only")
         }
-        if options.augmentShift > 0 && options.imageShape.rows * options.imageShape.columns != network.inputSize {
+        if !options.augmentation.isNone && options.imageShape.rows * options.imageShape.columns != network.inputSize {
             throw .invalidOption("augmentation needs \(options.imageShape.rows)x\(options.imageShape.columns) images")
         }
         self.network = network
@@ -91,6 +121,7 @@ public struct Trainer: Sendable {
     /// One pass over `data` in a freshly shuffled order, one Adam step per mini-batch.
     public mutating func trainEpoch(on data: LabelledImages) -> EpochSummary {
         precondition(data.pixelsPerImage == network.inputSize, "images must match the network's input size")
+        optimizer.learningRate = options.schedule.rate(options.learningRate, epoch: epochsDone, of: options.epochs)
         var order = Array(0..<data.count)
         generator.shuffle(&order)
         var totalLoss = 0.0
@@ -103,20 +134,31 @@ public struct Trainer: Sendable {
             for (slot, index) in batch.enumerated() {
                 batchLabels[slot] = data.labels[index]
                 let source = data.pixels[index * width..<(index + 1) * width]
-                if options.augmentShift > 0 {
-                    shiftImage(source, into: &batchPixels, at: slot * width)
-                } else {
+                if options.augmentation.isNone {
                     batchPixels.replaceSubrange(slot * width..<(slot + 1) * width, with: source)
+                } else {
+                    let transform = options.augmentation.draw(&generator)
+                    source.withUnsafeBufferPointer { source in
+                        batchPixels.withUnsafeMutableBufferPointer { pixels in
+                            transform.apply(
+                                source.baseAddress!, rows: options.imageShape.rows,
+                                columns: options.imageShape.columns, into: pixels.baseAddress! + slot * width)
+                        }
+                    }
                 }
             }
+            let masks = dropoutMasks(count: batch.count)
             let result = Self.gradients(
-                of: network, loss: loss, pixels: batchPixels, labels: Array(batchLabels[0..<batch.count]))
+                of: network, loss: loss, pixels: batchPixels, labels: Array(batchLabels[0..<batch.count]),
+                masks: masks, threads: options.threads)
             totalLoss += result.loss * Double(batch.count)
             correct += result.correct
             optimizer.beginStep()
             for index in network.layers.indices {
-                optimizer.update(&network.layers[index].weights, gradient: result.weights[index], slot: 2 * index)
-                optimizer.update(&network.layers[index].bias, gradient: result.bias[index], slot: 2 * index + 1)
+                guard var parameters = network.layers[index].parameters else { continue }
+                optimizer.update(&parameters.weights, gradient: result.weights[index], slot: 2 * index)
+                optimizer.update(&parameters.bias, gradient: result.bias[index], slot: 2 * index + 1)
+                network.layers[index].parameters = parameters
             }
         }
         epochsDone += 1
@@ -124,42 +166,81 @@ public struct Trainer: Sendable {
             epoch: epochsDone, loss: totalLoss / Double(data.count), accuracy: Double(correct) / Double(data.count))
     }
 
-    /// Copies an image moved by a random (dx, dy), filling what is uncovered with background (0).
-    private mutating func shiftImage(_ source: ArraySlice<Float>, into destination: inout [Float], at offset: Int) {
-        let (rows, columns) = options.imageShape
-        let span = 2 * options.augmentShift + 1
-        let dx = generator.nextInt(below: span) - options.augmentShift
-        let dy = generator.nextInt(below: span) - options.augmentShift
-        let base = source.startIndex
-        for row in 0..<rows {
-            for column in 0..<columns {
-                let sourceRow = row - dy
-                let sourceColumn = column - dx
-                let inside = (0..<rows).contains(sourceRow) && (0..<columns).contains(sourceColumn)
-                destination[offset + row * columns + column] =
-                    inside ? source[base + sourceRow * columns + sourceColumn] : 0
-            }
+    /// One mask per dropout layer for a batch of `count` samples (nil for other layers), drawn in layer order.
+    private mutating func dropoutMasks(count: Int) -> [[Float]?] {
+        network.layers.map { layer in
+            guard case .dropout(let dropout) = layer else { return nil }
+            return dropout.mask(count: count * dropout.count, generator: &generator)
         }
     }
 
-    /// The gradients of the mean loss over a batch with respect to every weight and bias, by backpropagation
-    /// (Rumelhart, Hinton and Williams, 1986), plus the batch's mean loss and correct count.
+    /// The gradients of the mean loss over a batch with respect to every weight and bias (empty for layers
+    /// without parameters), plus the batch's mean loss and correct count, with the batch split into
+    /// `threads` parts computed side by side and summed in order.
     ///
-    /// `pixels` may be longer than the batch; only the first `labels.count` images are used.
+    /// `pixels` may be longer than the batch; only the first `labels.count` images are used. `masks` holds
+    /// each dropout layer's mask for the whole batch (none: dropout is the identity).
     static func gradients(
-        of network: Network, loss: Loss, pixels: [Float], labels: [Int]
-    )
-        -> (loss: Double, correct: Int, weights: [[Float]], bias: [[Float]])
-    {
+        of network: Network, loss: Loss, pixels: [Float], labels: [Int], masks: [[Float]?] = [], threads: Int = 1
+    ) -> (loss: Double, correct: Int, weights: [[Float]], bias: [[Float]]) {
+        let count = labels.count
+        let parts = max(1, min(threads, count))
+        let bounds = (0...parts).map { $0 * count / parts }
+        let results = ParallelResults<PartGradients>(count: parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = bounds[part]..<bounds[part + 1]
+            let width = network.inputSize
+            let partMasks: [[Float]?] = network.layers.indices.map { index in
+                guard index < masks.count, let mask = masks[index], case .dropout(let layer) = network.layers[index]
+                else { return nil }
+                return Array(mask[range.lowerBound * layer.count..<range.upperBound * layer.count])
+            }
+            results[part] = partGradients(
+                of: network, loss: loss, pixels: Array(pixels[range.lowerBound * width..<range.upperBound * width]),
+                labels: Array(labels[range]), masks: partMasks, batchSize: count)
+        }
+        var total = results[0]
+        for part in 1..<parts {
+            let next = results[part]
+            total.loss += next.loss
+            total.correct += next.correct
+            for index in total.weights.indices {
+                for position in total.weights[index].indices {
+                    total.weights[index][position] += next.weights[index][position]
+                }
+                for position in total.bias[index].indices { total.bias[index][position] += next.bias[index][position] }
+            }
+        }
+        return (total.loss / Double(count), total.correct, total.weights, total.bias)
+    }
+
+    /// One part's summed loss, correct count and gradients (of the whole batch's mean loss).
+    struct PartGradients: Sendable {
+        var loss: Double
+        var correct: Int
+        var weights: [[Float]]
+        var bias: [[Float]]
+    }
+
+    /// Backpropagation (Rumelhart, Hinton and Williams, 1986) over the samples of one part: the forward pass
+    /// keeps every layer's output, the loss gives dL/dz at the output layer (divided by the whole batch's
+    /// size), and each layer turns the gradient at its output into the gradient at its input.
+    static func partGradients(
+        of network: Network, loss: Loss, pixels: [Float], labels: [Int], masks: [[Float]?], batchSize: Int
+    ) -> PartGradients {
         let count = labels.count
         let layers = network.layers
         // activations[0] is the input; activations[l + 1] the output of layer l.
-        var activations: [[Float]] = [Array(pixels[0..<count * network.inputSize])]
-        for layer in layers {
-            var output = [Float](repeating: 0, count: count * layer.units)
-            activations[activations.count - 1].withUnsafeBufferPointer { input in
-                output.withUnsafeMutableBufferPointer { output in
-                    layer.forward(input.baseAddress!, count: count, into: output.baseAddress!)
+        var activations: [[Float]] = [pixels]
+        for (index, layer) in layers.enumerated() {
+            var output = [Float](repeating: 0, count: count * layer.outputCount)
+            if case .dropout(let dropout) = layer {
+                output = dropout.forward(activations[index], mask: masks[index])
+            } else {
+                activations[index].withUnsafeBufferPointer { input in
+                    output.withUnsafeMutableBufferPointer { output in
+                        layer.forward(input.baseAddress!, count: count, into: output.baseAddress!)
+                    }
                 }
             }
             activations.append(output)
@@ -168,15 +249,15 @@ public struct Trainer: Sendable {
         let outputUnits = network.outputSize
         var totalLoss = 0.0
         var correct = 0
-        var delta = [Float](repeating: 0, count: count * outputUnits)
+        var gradient = [Float](repeating: 0, count: count * outputUnits)
         activations[layers.count].withUnsafeBufferPointer { output in
-            delta.withUnsafeMutableBufferPointer { delta in
+            gradient.withUnsafeMutableBufferPointer { gradient in
                 for sample in 0..<count {
                     let probabilities = output.baseAddress! + sample * outputUnits
                     totalLoss += Double(loss.value(output: probabilities, label: labels[sample]))
                     loss.outputGradient(
-                        output: probabilities, label: labels[sample], units: outputUnits, scale: 1 / Float(count),
-                        into: delta.baseAddress! + sample * outputUnits)
+                        output: probabilities, label: labels[sample], units: outputUnits,
+                        scale: 1 / Float(batchSize), into: gradient.baseAddress! + sample * outputUnits)
                     if Classification.decide(UnsafeBufferPointer(start: probabilities, count: outputUnits)).classIndex
                         == labels[sample]
                     {
@@ -186,49 +267,46 @@ public struct Trainer: Sendable {
             }
         }
 
+        // `gradient` is dL/dz at the output layer, then dL/dy at each earlier layer's output.
         var weightGradients = [[Float]](repeating: [], count: layers.count)
         var biasGradients = [[Float]](repeating: [], count: layers.count)
         for index in layers.indices.reversed() {
-            let layer = layers[index]
-            var weightGradient = [Float](repeating: 0, count: layer.weights.count)
-            var biasGradient = [Float](repeating: 0, count: layer.units)
-            var previousDelta = [Float](repeating: 0, count: index > 0 ? count * layer.inputSize : 0)
-            activations[index].withUnsafeBufferPointer { input in
-                delta.withUnsafeBufferPointer { delta in
-                    layer.weights.withUnsafeBufferPointer { weights in
-                        weightGradient.withUnsafeMutableBufferPointer { weightGradient in
-                            previousDelta.withUnsafeMutableBufferPointer { previousDelta in
-                                for sample in 0..<count {
-                                    let x = input.baseAddress! + sample * layer.inputSize
-                                    for unit in 0..<layer.units {
-                                        let d = delta[sample * layer.units + unit]
-                                        biasGradient[unit] += d
-                                        VectorMath.addScaled(
-                                            x, times: d, to: weightGradient.baseAddress! + unit * layer.inputSize,
-                                            count: layer.inputSize)
-                                        if index > 0 {
-                                            VectorMath.addScaled(
-                                                weights.baseAddress! + unit * layer.inputSize, times: d,
-                                                to: previousDelta.baseAddress! + sample * layer.inputSize,
-                                                count: layer.inputSize)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+            let needsInput = index > 0
+            switch layers[index] {
+            case .dense(let dense):
+                let delta =
+                    index == layers.count - 1
+                    ? gradient
+                    : zip(gradient, activations[index + 1]).map { $0 * dense.activation.derivative(output: $1) }
+                let result = dense.backward(
+                    inputs: activations[index], delta: delta, count: count, inputGradient: needsInput)
+                (gradient, weightGradients[index], biasGradients[index]) = result
+            case .convolution(let conv):
+                let result = conv.backward(
+                    inputs: activations[index], outputs: activations[index + 1], outputGradient: gradient,
+                    count: count, inputGradient: needsInput)
+                (gradient, weightGradients[index], biasGradients[index]) = result
+            case .maxPool(let pool):
+                gradient = pool.backward(inputs: activations[index], outputGradient: gradient, count: count)
+            case .dropout(let dropout):
+                if let mask = masks[index] { gradient = dropout.backward(outputGradient: gradient, mask: mask) }
             }
-            if index > 0 {
-                let activation = layers[index - 1].activation
-                for position in previousDelta.indices {
-                    previousDelta[position] *= activation.derivative(output: activations[index][position])
-                }
-            }
-            weightGradients[index] = weightGradient
-            biasGradients[index] = biasGradient
-            delta = previousDelta
         }
-        return (totalLoss / Double(count), correct, weightGradients, biasGradients)
+        return PartGradients(loss: totalLoss, correct: correct, weights: weightGradients, bias: biasGradients)
+    }
+}
+
+/// Slots that concurrent iterations each write once (slot i by iteration i only) and the caller reads after
+/// they have all finished: `concurrentPerform` returns only then, which orders the writes before the reads.
+final class ParallelResults<Value: Sendable>: @unchecked Sendable {
+    private var values: [Value?]
+
+    init(count: Int) {
+        values = [Value?](repeating: nil, count: count)
+    }
+
+    subscript(index: Int) -> Value {
+        get { values[index]! }
+        set { values[index] = newValue }
     }
 }

@@ -7,8 +7,8 @@
 /// over the C input channels and the R x R kernel (as Keras's `Conv2D` computes it: a cross-correlation).
 ///
 /// `weights` is [K][C][R][R] row-major ("OIHW": `weights[((k * C + c) * R + u) * R + v]`); Keras stores
-/// [R][R][C][K] ("HWIO"), which an import reorders. The kernel is direct (no im2col): for 20x20 digits and
-/// 3x3 or 5x5 kernels the loops touch every weight once per output position and need no scratch memory.
+/// [R][R][C][K] ("HWIO"), which an import reorders. A kernel's weights are contiguous and in the order of an
+/// unrolled receptive field, which is what lets ``forward(_:count:into:)`` run as dot products.
 public struct Conv2DLayer: Equatable, Sendable {
     public let input: FeatureMapShape
     public let outputChannels: Int
@@ -55,51 +55,90 @@ public struct Conv2DLayer: Equatable, Sendable {
 
     public var parameterCount: Int { weights.count + bias.count }
 
+    /// L = C·R·R: the length of one output position's receptive field, a row of the unrolled input.
+    var fieldLength: Int { input.channels * kernelSize * kernelSize }
+
     /// The outputs for `count` samples stored one after another (`count × input.count` values).
     public func forward(_ inputs: [Float], count: Int) -> [Float] {
         precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
-        let output = self.output
         var outputs = [Float](repeating: 0, count: count * output.count)
         inputs.withUnsafeBufferPointer { x in
-            weights.withUnsafeBufferPointer { w in
-                outputs.withUnsafeMutableBufferPointer { y in
-                    for sample in 0..<count {
-                        for k in 0..<outputChannels {
-                            for i in 0..<output.height {
-                                for j in 0..<output.width {
-                                    var sum = bias[k]
-                                    forEachTap(sample: sample, k: k, i: i, j: j) { weight, input in
-                                        sum += w[weight] * x[input]
-                                    }
-                                    y[sample * output.count + output.index(k, i, j)] = sum
-                                }
-                            }
-                        }
-                    }
-                    activation.apply(y)
-                }
-            }
+            outputs.withUnsafeMutableBufferPointer { y in forward(x.baseAddress!, count: count, into: y.baseAddress!) }
         }
         return outputs
     }
 
-    /// Calls `tap(w, x)` with the index in `weights` and the index in a batch's inputs of every product in
-    /// output (k, i, j) of `sample`'s sum: the one walk of the kernel over the input, which the forward
-    /// pass sums and the backward pass scatters. Positions outside the maps (the zero padding) are skipped.
+    /// The forward pass over raw buffers, one sample at a time: the sample's input is unrolled ("im2col":
+    /// one row of L values per output position, zeros where the kernel hangs over the border), so that each
+    /// output value is one contiguous dot product of a kernel with a row, four kernels sharing each row's
+    /// loads (``VectorMath/dot4(rows:stride:_:count:)``). Measured against a direct loop over the kernel's
+    /// taps with bounds tests, on the bundled CNN's layers: see `Benchmarks/README.md`.
+    func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        let (positions, length, kernels) = (output.height * output.width, fieldLength, outputChannels)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: positions * length) { columns in
+            let rows = columns.baseAddress!
+            weights.withUnsafeBufferPointer { w in
+                for sample in 0..<count {
+                    unroll(x + sample * input.count, into: rows)
+                    let out = y + sample * output.count
+                    var k = 0
+                    while k + 4 <= kernels {
+                        let kernel = w.baseAddress! + k * length
+                        for position in 0..<positions {
+                            let sums = VectorMath.dot4(
+                                rows: kernel, stride: length, rows + position * length, count: length)
+                            out[k * positions + position] = sums.0 + bias[k]
+                            out[(k + 1) * positions + position] = sums.1 + bias[k + 1]
+                            out[(k + 2) * positions + position] = sums.2 + bias[k + 2]
+                            out[(k + 3) * positions + position] = sums.3 + bias[k + 3]
+                        }
+                        k += 4
+                    }
+                    while k < kernels {
+                        for position in 0..<positions {
+                            out[k * positions + position] =
+                                VectorMath.dot(w.baseAddress! + k * length, rows + position * length, count: length)
+                                + bias[k]
+                        }
+                        k += 1
+                    }
+                    activation.apply(UnsafeMutableBufferPointer(start: out, count: output.count))
+                }
+            }
+        }
+    }
+
+    /// Writes one sample's unrolled input: row (i, j) holds x[c, i + u − p, j + v − p] for every (c, u, v)
+    /// in weight order, 0 outside the maps.
+    private func unroll(_ x: UnsafePointer<Float>, into rows: UnsafeMutablePointer<Float>) {
+        forEachTap { row, x0 in rows[row] = x0 < 0 ? 0 : x[x0] }
+    }
+
+    /// The inverse walk of ``unroll(_:into:)``: adds each unrolled value's gradient to the input it came from.
+    private func fold(_ rows: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>) {
+        forEachTap { row, x0 in if x0 >= 0 { x[x0] += rows[row] } }
+    }
+
+    /// Calls `tap(r, x)` for every value of the unrolled input, with its index r in the unrolled rows and
+    /// the index x in the sample's maps that it copies (−1 for the zero padding).
     @inline(__always)
-    private func forEachTap(sample: Int, k: Int, i: Int, j: Int, _ tap: (Int, Int) -> Void) {
+    private func forEachTap(_ tap: (Int, Int) -> Void) {
         let (channels, height, width, size, pad) = (input.channels, input.height, input.width, kernelSize, self.pad)
-        let xBase = sample * input.count
-        for c in 0..<channels {
-            for u in 0..<size {
-                let row = i + u - pad
-                guard row >= 0 && row < height else { continue }
-                let wRow = ((k * channels + c) * size + u) * size
-                let xRow = xBase + (c * height + row) * width
-                for v in 0..<size {
-                    let column = j + v - pad
-                    guard column >= 0 && column < width else { continue }
-                    tap(wRow + v, xRow + column)
+        let output = self.output
+        var r = 0
+        for i in 0..<output.height {
+            for j in 0..<output.width {
+                for c in 0..<channels {
+                    for u in 0..<size {
+                        let row = i + u - pad
+                        let inside = row >= 0 && row < height
+                        let xRow = (c * height + row) * width
+                        for v in 0..<size {
+                            let column = j + v - pad
+                            tap(r, inside && column >= 0 && column < width ? xRow + column : -1)
+                            r += 1
+                        }
+                    }
                 }
             }
         }
@@ -112,29 +151,60 @@ public struct Conv2DLayer: Equatable, Sendable {
     ///     dL/dw[k, c, u, v] = Σ_{i,j} δ[k, i, j] · x[c, i + u − p, j + v − p]
     ///     dL/dx[c, a, b]    = Σ_k Σ_{u,v} δ[k, a − u + p, b − v + p] · w[k, c, u, v]
     ///
-    /// each sum over the positions that lie inside the maps.
+    /// each sum over the positions that lie inside the maps. On the unrolled input X (one row per position)
+    /// the last two are dL/dw[k] = Σ_position δ[k, position] · X[position] and dL/dX[position] =
+    /// Σ_k δ[k, position] · w[k], which is folded back onto the maps. dL/dx is left empty unless
+    /// `inputGradient` (a first layer's is never used).
     public func backward(
-        inputs: [Float], outputs: [Float], outputGradient: [Float], count: Int
+        inputs: [Float], outputs: [Float], outputGradient: [Float], count: Int, inputGradient wantsInput: Bool = true
     ) -> (
         input: [Float], weights: [Float], bias: [Float]
     ) {
         let output = self.output
         precondition(inputs.count == count * input.count && outputs.count == count * output.count)
         precondition(outputGradient.count == outputs.count)
-        var inputGradient = [Float](repeating: 0, count: inputs.count)
+        let (positions, length) = (output.height * output.width, fieldLength)
+        var inputGradient = [Float](repeating: 0, count: wantsInput ? inputs.count : 0)
         var weightGradient = [Float](repeating: 0, count: weights.count)
         var biasGradient = [Float](repeating: 0, count: bias.count)
-        for sample in 0..<count {
-            for k in 0..<outputChannels {
-                for i in 0..<output.height {
-                    for j in 0..<output.width {
-                        let position = sample * output.count + output.index(k, i, j)
-                        let delta = outputGradient[position] * activation.derivative(output: outputs[position])
-                        guard delta != 0 else { continue }
-                        biasGradient[k] += delta
-                        forEachTap(sample: sample, k: k, i: i, j: j) { weight, input in
-                            weightGradient[weight] += delta * inputs[input]
-                            inputGradient[input] += delta * weights[weight]
+        var delta = [Float](repeating: 0, count: output.count)
+        var unrolled = [Float](repeating: 0, count: positions * length)
+        var unrolledGradient = [Float](repeating: 0, count: wantsInput ? positions * length : 0)
+        inputs.withUnsafeBufferPointer { x in
+            weights.withUnsafeBufferPointer { w in
+                weightGradient.withUnsafeMutableBufferPointer { dw in
+                    inputGradient.withUnsafeMutableBufferPointer { dx in
+                        unrolled.withUnsafeMutableBufferPointer { rows in
+                            unrolledGradient.withUnsafeMutableBufferPointer { dRows in
+                                for sample in 0..<count {
+                                    let base = sample * output.count
+                                    for position in 0..<output.count {
+                                        delta[position] =
+                                            outputGradient[base + position]
+                                            * activation.derivative(output: outputs[base + position])
+                                    }
+                                    unroll(x.baseAddress! + sample * input.count, into: rows.baseAddress!)
+                                    if wantsInput { dRows.update(repeating: 0) }
+                                    for k in 0..<outputChannels {
+                                        for position in 0..<positions {
+                                            let d = delta[k * positions + position]
+                                            guard d != 0 else { continue }
+                                            biasGradient[k] += d
+                                            VectorMath.addScaled(
+                                                rows.baseAddress! + position * length, times: d,
+                                                to: dw.baseAddress! + k * length, count: length)
+                                            if wantsInput {
+                                                VectorMath.addScaled(
+                                                    w.baseAddress! + k * length, times: d,
+                                                    to: dRows.baseAddress! + position * length, count: length)
+                                            }
+                                        }
+                                    }
+                                    if wantsInput {
+                                        fold(dRows.baseAddress!, into: dx.baseAddress! + sample * input.count)
+                                    }
+                                }
+                            }
                         }
                     }
                 }

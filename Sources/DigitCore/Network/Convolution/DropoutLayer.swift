@@ -8,10 +8,17 @@
 public struct DropoutLayer: Equatable, Sendable {
     /// r, the share of values dropped: from 0 (none) up to, not including, 1.
     public let rate: Float
+    /// Values per sample it applies to.
+    public let count: Int
+    /// The feature maps those values are, if they are maps (a dropout after a dense layer has none).
+    public let maps: FeatureMapShape?
 
-    public init(rate: Float) {
+    public init(rate: Float, count: Int, maps: FeatureMapShape? = nil) {
         precondition(rate >= 0 && rate < 1, "a dropout rate is from 0 up to, not including, 1")
+        precondition(count > 0 && (maps == nil || maps!.count == count), "a dropout applies to at least one value")
         self.rate = rate
+        self.count = count
+        self.maps = maps
     }
 
     /// A mask for `count` values, drawn from `generator` (seeded: training stays reproducible).

@@ -35,12 +35,11 @@ extension Conv2DLayer {
     /// small hostile file from asking for hours of work per request.
     public static let maximumMultiplyAdds = 100_000_000
 
-    /// A layer from untrusted numbers (a model file's): every precondition of ``init(input:outputChannels:kernelSize:padding:activation:weights:bias:)``
-    /// checked and refused with what is wrong, and the work per sample bounded.
-    public static func checked(
-        input: FeatureMapShape, outputChannels: Int, kernelSize: Int, padding: Padding, activation: Activation,
-        weights: [Float], bias: [Float]
-    ) throws(LayerShapeError) -> Conv2DLayer {
+    /// Checks everything but the numbers: a reader calls it before reading any weight, so that a file asking
+    /// for an impossible or too costly layer is refused before its weights are parsed.
+    public static func checkShape(
+        input: FeatureMapShape, outputChannels: Int, kernelSize: Int, padding: Padding, activation: Activation
+    ) throws(LayerShapeError) {
         guard kernelSizes.contains(kernelSize) else {
             throw LayerShapeError("the kernel must be 3x3 or 5x5; got \(kernelSize)x\(kernelSize)")
         }
@@ -64,6 +63,18 @@ extension Conv2DLayer {
                 "\(outputChannels) channels of \(kernelSize)x\(kernelSize) over \(input) cost more than \(maximumMultiplyAdds) multiply-adds per image"
             )
         }
+    }
+
+    /// A layer from untrusted numbers (a model file's): every precondition of ``init(input:outputChannels:kernelSize:padding:activation:weights:bias:)``
+    /// checked and refused with what is wrong, and the work per sample bounded.
+    public static func checked(
+        input: FeatureMapShape, outputChannels: Int, kernelSize: Int, padding: Padding, activation: Activation,
+        weights: [Float], bias: [Float]
+    ) throws(LayerShapeError) -> Conv2DLayer {
+        try checkShape(
+            input: input, outputChannels: outputChannels, kernelSize: kernelSize, padding: padding,
+            activation: activation)
+        let perOutput = outputChannels * input.channels * kernelSize * kernelSize
         guard weights.count == perOutput else {
             throw LayerShapeError(
                 "has \(weights.count) weights; expected \(perOutput) (\(outputChannels) x \(input.channels) x \(kernelSize) x \(kernelSize))"
@@ -96,10 +107,11 @@ extension MaxPool2DLayer {
 
 extension DropoutLayer {
     /// A dropout layer from an untrusted rate.
-    public static func checked(rate: Float) throws(LayerShapeError) -> DropoutLayer {
+    public static func checked(rate: Float, count: Int, maps: FeatureMapShape?) throws(LayerShapeError) -> DropoutLayer
+    {
         guard rate.isFinite, rate >= 0, rate < 1 else {
             throw LayerShapeError("a dropout rate is from 0 up to, not including, 1; got \(rate)")
         }
-        return DropoutLayer(rate: rate)
+        return DropoutLayer(rate: rate, count: count, maps: maps)
     }
 }

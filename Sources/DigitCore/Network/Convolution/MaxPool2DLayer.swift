@@ -20,19 +20,25 @@ public struct MaxPool2DLayer: Equatable, Sendable {
     /// The outputs for `count` samples stored one after another.
     public func forward(_ inputs: [Float], count: Int) -> [Float] {
         precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
-        let output = self.output
         var outputs = [Float](repeating: 0, count: count * output.count)
+        inputs.withUnsafeBufferPointer { x in
+            outputs.withUnsafeMutableBufferPointer { y in forward(x.baseAddress!, count: count, into: y.baseAddress!) }
+        }
+        return outputs
+    }
+
+    /// The forward pass over raw buffers.
+    func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+        let output = self.output
         for sample in 0..<count {
             for c in 0..<input.channels {
                 for i in 0..<output.height {
                     for j in 0..<output.width {
-                        let winner = maximum(inputs, sample: sample, c, i, j)
-                        outputs[sample * output.count + output.index(c, i, j)] = inputs[winner]
+                        y[sample * output.count + output.index(c, i, j)] = x[maximum(x, sample: sample, c, i, j)]
                     }
                 }
             }
         }
-        return outputs
     }
 
     /// dL/dx from the layer's `inputs` and dL/dy: each output's gradient to its window's maximum.
@@ -44,7 +50,9 @@ public struct MaxPool2DLayer: Equatable, Sendable {
             for c in 0..<input.channels {
                 for i in 0..<output.height {
                     for j in 0..<output.width {
-                        let winner = maximum(inputs, sample: sample, c, i, j)
+                        let winner = inputs.withUnsafeBufferPointer {
+                            maximum($0.baseAddress!, sample: sample, c, i, j)
+                        }
                         inputGradient[winner] += outputGradient[sample * output.count + output.index(c, i, j)]
                     }
                 }
@@ -54,7 +62,8 @@ public struct MaxPool2DLayer: Equatable, Sendable {
     }
 
     /// The index in `inputs` of window (c, i, j)'s maximum, the first of equal values.
-    private func maximum(_ inputs: [Float], sample: Int, _ c: Int, _ i: Int, _ j: Int) -> Int {
+    @inline(__always)
+    private func maximum(_ inputs: UnsafePointer<Float>, sample: Int, _ c: Int, _ i: Int, _ j: Int) -> Int {
         let topLeft = sample * input.count + input.index(c, 2 * i, 2 * j)
         let (right, below) = (topLeft + 1, topLeft + input.width)
         var winner = topLeft

@@ -1,0 +1,104 @@
+/// One step of a ``Network``: what a model file's `layers` list holds, in order.
+///
+/// A dense layer after feature maps reads them flattened in their stored (CHW) order: flattening moves no
+/// value, so it is not a layer of its own.
+public enum Layer: Equatable, Sendable {
+    case dense(DenseLayer)
+    case convolution(Conv2DLayer)
+    case maxPool(MaxPool2DLayer)
+    case dropout(DropoutLayer)
+
+    /// Values per sample in.
+    public var inputCount: Int {
+        switch self {
+        case .dense(let layer): layer.inputSize
+        case .convolution(let layer): layer.input.count
+        case .maxPool(let layer): layer.input.count
+        case .dropout(let layer): layer.count
+        }
+    }
+
+    /// Values per sample out.
+    public var outputCount: Int {
+        switch self {
+        case .dense(let layer): layer.units
+        case .convolution(let layer): layer.output.count
+        case .maxPool(let layer): layer.output.count
+        case .dropout(let layer): layer.count
+        }
+    }
+
+    /// The feature maps this layer produces (nil for a dense layer's flat vector; a dropout keeps its
+    /// input's).
+    public var outputMaps: FeatureMapShape? {
+        switch self {
+        case .dense: nil
+        case .convolution(let layer): layer.output
+        case .maxPool(let layer): layer.output
+        case .dropout(let layer): layer.maps
+        }
+    }
+
+    /// The activation applied to the layer's output (pooling and dropout apply none).
+    public var activation: Activation {
+        switch self {
+        case .dense(let layer): layer.activation
+        case .convolution(let layer): layer.activation
+        case .maxPool, .dropout: .linear
+        }
+    }
+
+    public var parameterCount: Int {
+        switch self {
+        case .dense(let layer): layer.parameterCount
+        case .convolution(let layer): layer.parameterCount
+        case .maxPool, .dropout: 0
+        }
+    }
+
+    /// The layer's name in model files and in `GET /model`: Keras's class names.
+    public var kind: String {
+        switch self {
+        case .dense: "Dense"
+        case .convolution: "Conv2D"
+        case .maxPool: "MaxPooling2D"
+        case .dropout: "Dropout"
+        }
+    }
+
+    /// The trainable weights and biases, for layers that have them: what the optimiser updates.
+    public var parameters: (weights: [Float], bias: [Float])? {
+        get {
+            switch self {
+            case .dense(let layer): (layer.weights, layer.bias)
+            case .convolution(let layer): (layer.weights, layer.bias)
+            case .maxPool, .dropout: nil
+            }
+        }
+        set {
+            guard let newValue else { return }
+            switch self {
+            case .dense(var layer):
+                layer.weights = newValue.weights
+                layer.bias = newValue.bias
+                self = .dense(layer)
+            case .convolution(var layer):
+                layer.weights = newValue.weights
+                layer.bias = newValue.bias
+                self = .convolution(layer)
+            case .maxPool, .dropout:
+                break
+            }
+        }
+    }
+
+    /// The inference pass for `count` samples (a dropout is the identity here).
+    func forward(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .dense(let layer): layer.forward(input, count: count, into: output)
+        case .convolution(let layer): layer.forward(input, count: count, into: output)
+        case .maxPool(let layer): layer.forward(input, count: count, into: output)
+        case .dropout(let layer): output.update(from: input, count: count * layer.count)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import JSON
+import Testing
+
+@testable import DigitCore
+
+@Suite("Convolutional model files")
+struct ConvolutionalModelFileTests {
+    /// A small CNN over 6x6 images: every layer type, both paddings.
+    let model = Model(
+        name: "small-cnn", classes: [0, 1, 2], inputShape: [6, 6],
+        network: Network(
+            input: .maps(FeatureMapShape(channels: 1, height: 6, width: 6)),
+            architecture: [
+                .convolution(channels: 2, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
+                .convolution(channels: 3, kernelSize: 3, padding: .valid, activation: .sigmoid),
+                .dense(units: 4, activation: .relu), .dropout(rate: 0.25), .dense(units: 3, activation: .softmax),
+            ], seed: 9))
+
+    func document(_ transform: (inout [JSONMember]) -> Void) -> [UInt8] {
+        guard case .object(var members) = model.json else { return [] }
+        transform(&members)
+        return Array(JSONWriter.pretty(.object(members)).utf8)
+    }
+
+    /// The document with layer `index`'s member `key` replaced (or removed, for nil).
+    func layer(_ index: Int, _ key: String, _ value: JSONValue?) -> [UInt8] {
+        document { members in
+            guard let position = members.firstIndex(where: { $0.key == "layers" }),
+                case .array(var layers) = members[position].value, case .object(var fields) = layers[index]
+            else { return }
+            fields.removeAll { $0.key == key }
+            if let value { fields.append(JSONMember(key, value)) }
+            layers[index] = .object(fields)
+            members[position] = JSONMember("layers", .array(layers))
+        }
+    }
+
+    func expectRefusal(
+        _ bytes: [UInt8], path: String, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        do {
+            _ = try Model(jsonBytes: bytes)
+            Issue.record("expected a refusal", sourceLocation: sourceLocation)
+        } catch {
+            guard case .invalid(let errorPath, let problem) = error else {
+                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(errorPath == path, sourceLocation: sourceLocation)
+            #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a CNN is written as format version 2 with typed layers, and reads back exactly")
+    func roundTrip() throws {
+        let text = model.jsonText()
+        #expect(text.contains("\"format_version\": 2"))
+        for type in ["conv2d", "max_pool2d", "dropout", "dense"] { #expect(text.contains("\"type\": \"\(type)\"")) }
+        let loaded = try Model(jsonBytes: Array(text.utf8))
+        #expect(loaded == model)
+        #expect(loaded.jsonText() == text)
+        let image = (0..<36).map { Float($0 % 7) / 6 }
+        #expect(loaded.network.predict(image) == model.network.predict(image))
+    }
+
+    @Test("a dense-only network is still written as version 1, which older builds read")
+    func denseStaysVersionOne() {
+        let dense = Model(
+            name: "mlp", classes: [0, 1], inputShape: [2, 2],
+            network: Network(inputSize: 4, layers: [(3, .relu), (1, .sigmoid)], seed: 1))
+        #expect(dense.jsonText().contains("\"format_version\": 1"))
+        #expect(!dense.jsonText().contains("\"type\""))
+    }
+
+    @Test("GET /model's layer list names each layer as Keras would and gives its shape")
+    func info() {
+        #expect(
+            model.layerNames == ["conv2d_1", "max_pooling2d_1", "conv2d_2", "dense_1", "dropout_1", "dense_2"])
+        let text = JSONWriter.compact(model.info)
+        #expect(text.contains(#""name":"conv2d_2","type":"Conv2D","filters":3,"kernel_size":[3,3],"padding":"valid""#))
+        #expect(text.contains(#""output_shape":[null,1,1,3]"#))
+        #expect(text.contains(#""total_params":\#(model.network.parameterCount)"#))
+    }
+
+    @Test("every layer's fields are checked, and the message names the layer and what to fix")
+    func refusals() {
+        expectRefusal(
+            layer(0, "type", .string("conv3d")), path: "layers[0].type",
+            containing: "'conv3d'; a layer's type is one of 'dense', 'conv2d', 'max_pool2d', 'dropout'")
+        expectRefusal(layer(0, "kernel_size", .integer(4)), path: "layers[0]", containing: "3x3 or 5x5; got 4x4")
+        expectRefusal(layer(0, "padding", .string("full")), path: "layers[0].padding", containing: "'same' or 'valid'")
+        expectRefusal(layer(0, "filters", .integer(3)), path: "layers[0].weights", containing: "has 2 rows; expected 3")
+        expectRefusal(layer(0, "activation", .string("softmax")), path: "layers[0]", containing: "softmax")
+        expectRefusal(layer(0, "stride", .integer(2)), path: "layers[0].stride", containing: "not a known field")
+        expectRefusal(layer(1, "size", .integer(3)), path: "layers[1].size", containing: "not a known field")
+        expectRefusal(layer(4, "rate", .number(1)), path: "layers[4]", containing: "up to, not including, 1")
+        expectRefusal(layer(4, "rate", .string("half")), path: "layers[4].rate", containing: "must be a number")
+        // A convolution over a flat input has no maps to read.
+        expectRefusal(
+            document { members in
+                members.removeAll { $0.key == "input_shape" }
+                members.append(JSONMember("input_shape", .array([.integer(36)])))
+            }, path: "layers[0].type", containing: "needs feature maps, but its input is a flat vector of 36 values")
+        // A valid 3x3 convolution over maps smaller than its kernel.
+        expectRefusal(
+            document { members in
+                members.removeAll { $0.key == "input_shape" }
+                members.append(JSONMember("input_shape", .array([.integer(2), .integer(2)])))
+            }, path: "layers[2]",
+            containing: "a valid 3x3 convolution needs maps of at least that size; the input is 2x1x1")
+        // The output must be a dense layer.
+        expectRefusal(
+            document { members in
+                guard let position = members.firstIndex(where: { $0.key == "layers" }),
+                    case .array(var layers) = members[position].value
+                else { return }
+                layers.removeLast()
+                members[position] = JSONMember("layers", .array(layers))
+            }, path: "layers[4].type", containing: "the output layer must be 'dense'")
+        // Version 1 has no types: a typed layer there is an unknown field.
+        expectRefusal(
+            document { members in
+                members.removeAll { $0.key == "format_version" }
+                members.append(JSONMember("format_version", .integer(1)))
+            }, path: "layers[0].type", containing: "not a known field")
+        expectRefusal(
+            document { members in
+                members.removeAll { $0.key == "format_version" }
+                members.append(JSONMember("format_version", .integer(3)))
+            }, path: "format_version", containing: "reads versions 1 to 2")
+    }
+
+    @Test("a file asking for more work per image than the bound is refused before any weight is read")
+    func workBound() {
+        // 4096 filters of 5x5 over 256 channels of 64x64 (same padding): about 10^11 multiply-adds.
+        let bytes = document { members in
+            members.removeAll { $0.key == "input_shape" || $0.key == "layers" }
+            members.append(JSONMember("input_shape", .array([.integer(256), .integer(64), .integer(64)])))
+            members.append(
+                JSONMember(
+                    "layers",
+                    .array([
+                        .object([
+                            JSONMember("type", .string("conv2d")), JSONMember("filters", .integer(4096)),
+                            JSONMember("kernel_size", .integer(5)), JSONMember("padding", .string("same")),
+                            JSONMember("activation", .string("relu")), JSONMember("bias", .array([])),
+                            JSONMember("weights", .array([])),
+                        ])
+                    ])))
+        }
+        expectRefusal(bytes, path: "layers[0]", containing: "multiply-adds per image")
+    }
+}
