@@ -7,17 +7,24 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make a model file from Keras weights in an .npz archive (W1, b1, W2, b2, ...).",
         discussion: """
-            Wn is a Keras Dense kernel of shape (inputs, units) and bn its bias of shape (units,), for layers \
-            n = 1, 2, ... in order. The README shows the lines that export them from a Keras model. The \
-            result is validated exactly as a model file is when it is loaded.
+            Wn is the kernel and bn the bias of the n-th layer with weights, in order: a Dense kernel of shape \
+            (inputs, units), a Conv2D kernel of shape (rows, columns, input channels, filters). Without \
+            --layers every layer is Dense; a CNN names its layers, the output included, as in \
+            `--layers conv16,pool,conv32,pool,dense64,dense10` (pooling and dropout have no weights). The \
+            README shows the lines that export them from a Keras model. The result is validated exactly as \
+            a model file is when it is loaded.
             """
     )
 
     @Option(help: "The .npz archive holding W1, b1, W2, b2, ...")
     var weights: String
 
-    @Option(help: "One activation per layer, comma-separated: sigmoid, relu, softmax or linear.")
+    @Option(
+        help: "One activation per layer with weights, comma-separated: sigmoid, relu, softmax or linear.")
     var activations: CommaSeparated<Activation>
+
+    @Option(help: "Every layer, the output included: \(LayerItem.syntax). (default: Dense layers only)")
+    var layers: CommaSeparated<LayerItem>?
 
     @Option(help: "Class labels, comma-separated. (default: 0,1 for one output unit, else 0 to units-1)")
     var classes: CommaSeparated<Int>?
@@ -39,6 +46,37 @@ struct Import: ParsableCommand {
         if !Model.isValidName(name) {
             throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
         }
+        if let layers {
+            let weighted = layers.values.filter(\.hasWeights).count
+            guard weighted == activations.values.count else {
+                throw ValidationError(
+                    "--layers names \(weighted) layers with weights (conv and dense) but --activations gives \(activations.values.count); give one per conv and dense layer"
+                )
+            }
+            if let problem = Network.checkedPlan(plan(layers), input: input) {
+                throw ValidationError("--layers: \(problem)")
+            }
+        }
+    }
+
+    /// What the first layer reads: one channel of maps for a two-dimensional --input-shape, channels x rows x
+    /// columns for three, else a flat vector.
+    var input: LayerInput {
+        let shape = inputShape.values
+        return switch shape.count {
+        case 2: .maps(FeatureMapShape(channels: 1, height: shape[0], width: shape[1]))
+        case 3: .maps(FeatureMapShape(channels: shape[0], height: shape[1], width: shape[2]))
+        default: .flat(shape.reduce(1, *))
+        }
+    }
+
+    /// `--layers` with `--activations` given to its conv and dense layers in order.
+    func plan(_ layers: CommaSeparated<LayerItem>) -> [LayerPlan] {
+        var remaining = activations.values[...]
+        return layers.values.map { item in
+            guard item.hasWeights, let activation = remaining.popFirst() else { return item.plan(activation: .linear) }
+            return item.plan(activation: activation)
+        }
     }
 
     func run() throws {
@@ -48,8 +86,12 @@ struct Import: ParsableCommand {
 
         let network: Network
         do {
-            network = try Network(
-                kerasWeights: archive, inputSize: inputShape.values.reduce(1, *), activations: activations.values)
+            if let layers {
+                network = try Network(kerasWeights: archive, input: input, plan: plan(layers))
+            } else {
+                network = try Network(
+                    kerasWeights: archive, inputSize: inputShape.values.reduce(1, *), activations: activations.values)
+            }
         } catch {
             throw FileError(path: weights, reason: error)
         }

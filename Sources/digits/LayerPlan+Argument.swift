@@ -40,6 +40,14 @@ struct LayerItem: ExpressibleByArgument {
         }
     }
 
+    /// Whether the layer has weights (a conv or dense layer: one Wn of an import each).
+    var hasWeights: Bool {
+        switch plan {
+        case .dense, .convolution: true
+        case .maxPool, .dropout: false
+        }
+    }
+
     func plan(activation: Activation) -> LayerPlan {
         switch plan {
         case .dense(let units, _): .dense(units: units, activation: activation)

@@ -9,7 +9,7 @@ import Glibc
 /// shifts and no turn or scale that is an exact copy. With centre (cy, cx) and the output pixel (r, c):
 ///
 ///     (x, y) = (c − cx − dx, r − cy − dy) / s
-///     source = (cx + x·cos θ − y·sin θ, cy + x·sin θ + y·cos θ)
+///     source = (cx + x·cos θ + y·sin θ, cy − x·sin θ + y·cos θ)
 ///
 /// so a positive θ turns the digit clockwise as it is seen (rows grow downwards). Strokes then change with
 /// t in [−1, 1], where N(v) is the maximum (t > 0) or minimum (t < 0) of a pixel and its four neighbours:
@@ -95,8 +95,8 @@ public struct ImageTransform: Equatable, Sendable {
             for c in 0..<columns {
                 let x = (Float(c) - cx - shiftColumns) / scale
                 let y = (Float(r) - cy - shiftRows) / scale
-                let sourceX = cx + x * cosine - y * sine
-                let sourceY = cy + x * sine + y * cosine
+                let sourceX = cx + x * cosine + y * sine
+                let sourceY = cy - x * sine + y * cosine
                 let (left, top) = (floorf(sourceX), floorf(sourceY))
                 let (fx, fy) = (sourceX - left, sourceY - top)
                 let (c0, r0) = (Int(left), Int(top))

@@ -6,11 +6,14 @@ public struct EvaluationReport: Equatable, Sendable {
     /// The class labels, in index order (row and column order of the confusion matrix).
     public let classes: [Int]
     public let confusion: ConfusionMatrix
+    /// The accuracy on the same images under fixed changes (``RobustnessCheck``), when it was measured.
+    public var robustness: [RobustnessResult]
 
-    public init(classes: [Int], confusion: ConfusionMatrix) {
+    public init(classes: [Int], confusion: ConfusionMatrix, robustness: [RobustnessResult] = []) {
         precondition(classes.count == confusion.classCount)
         self.classes = classes
         self.confusion = confusion
+        self.robustness = robustness
     }
 
     /// Whether this is the seed's binary task, whose precision, recall and F1 are those of the positive class.
@@ -60,6 +63,9 @@ public struct EvaluationReport: Equatable, Sendable {
                         JSONMember("f1_score", .number(confusion.macroF1)),
                     ])))
         }
+        if !robustness.isEmpty {
+            members.append(JSONMember("robustness", .array(robustness.map(\.json))))
+        }
         return .object(members)
     }
 
@@ -95,6 +101,15 @@ public struct EvaluationReport: Equatable, Sendable {
                         + column(decimalText(confusion.recall(of: index)), 8)
                         + column(decimalText(confusion.f1(of: index)), 10)
                         + column(String(confusion.support(of: index)), 9))
+            }
+        }
+        if !robustness.isEmpty {
+            lines.append("")
+            lines.append("Robustness (the same images changed; see RobustnessCheck):")
+            let width = robustness.map(\.check.name.count).max() ?? 0
+            for result in robustness {
+                let name = result.check.name + String(repeating: " ", count: width - result.check.name.count)
+                lines.append("  \(name)  \(decimalText(result.accuracy))  (\(result.correct)/\(result.total))")
             }
         }
         return lines.joined(separator: "\n")

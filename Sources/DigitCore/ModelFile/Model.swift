@@ -38,13 +38,15 @@ public struct Model: Equatable, Sendable {
         }
     }
 
-    /// Evaluates the model on labelled images whose labels are class indices.
-    public func evaluate(on data: LabelledImages) -> EvaluationReport {
+    /// Evaluates the model on labelled images whose labels are class indices; with `robustness`, also on
+    /// the same images under each fixed change of ``RobustnessCheck/all``.
+    public func evaluate(on data: LabelledImages, robustness: Bool = false) -> EvaluationReport {
         var confusion = ConfusionMatrix(classCount: classes.count)
         for (predicted, actual) in zip(classify(data.pixels, count: data.count), data.labels) {
             confusion.record(predicted: predicted, actual: actual)
         }
-        return EvaluationReport(classes: classes, confusion: confusion)
+        return EvaluationReport(
+            classes: classes, confusion: confusion, robustness: robustness ? self.robustness(on: data) : [])
     }
 
     /// The layers' names as Keras would give them: `dense_1`, `conv2d_2`, `max_pooling2d_1`, ...

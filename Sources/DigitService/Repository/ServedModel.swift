@@ -61,7 +61,7 @@ public final class ServedModel: Sendable {
         input = ImageInput(rows: model.inputShape[0], columns: model.inputShape[1])
         reader = JSONImageReader(input: input)
         fastReader = FastImageReader(input: input)
-        evaluation = model.evaluate(on: testSplit.keeping(classes: model.classes))
+        evaluation = model.evaluate(on: testSplit.keeping(classes: model.classes), robustness: true)
         // The warm-up: the first answer costs what every later one does.
         _ = model.network.predict([Float](repeating: 0, count: model.network.inputSize))
         evaluationBody = JSONWriter.bytes(evaluation.json)
