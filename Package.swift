@@ -21,8 +21,12 @@ let package = Package(
         /// JSON (RFC 8259): the one parser, the one writer and the typed reader of fields with paths. Used by
         /// the model file, the HTTP server's error bodies, the service and the command line.
         .target(name: "JSON"),
-        /// The network, its training, evaluation and file formats.
-        .target(name: "DigitCore", dependencies: ["CZlib", "JSON"]),
+        /// The network, its training, evaluation and file formats. Optimised in debug builds too: unoptimised
+        /// SIMD code runs the convolutions about a hundred times slower, so that every test which loads the
+        /// bundled CNN (evaluated with its robustness table at load) would take minutes.
+        .target(
+            name: "DigitCore", dependencies: ["CZlib", "JSON"],
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         /// Linux's epoll and eventfd, which Swift's Glibc module leaves out.
         .systemLibrary(name: "CLinux"),
         /// A generic HTTP/1.1 server on Linux sockets, epoll and Dispatch; knows nothing of digits.

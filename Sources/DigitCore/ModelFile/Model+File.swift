@@ -183,9 +183,8 @@ extension Model {
         case "dense":
             return .dense(try readDense(reader, inputs: input.count, typed: true))
         case "conv2d":
-            try reader.refuseUnknownKeys([
-                "type", "filters", "kernel_size", "padding", "activation", "bias", "weights",
-            ])
+            try reader.refuseUnknownKeys(
+                ["type", "filters", "kernel_size", "padding", "activation", "bias"] + weightKeys)
             let maps = try maps()
             let filters = try reader["filters"].integer(minimum: 1, maximum: FeatureMapShape.maximumCount)
             let size = try reader["kernel_size"].integer(minimum: 1, maximum: 64)
@@ -201,25 +200,18 @@ extension Model {
             } catch {
                 throw shapeError(error)
             }
-            let rows = try reader["weights"].array()
-            let rowLength = maps.channels * size * size
-            guard rows.count == filters else {
-                throw JSONFieldError(
-                    path: reader.path + ".weights",
-                    problem:
-                        "has \(rows.count) rows; expected \(filters), one per filter (each row holds the filter's \(maps.channels) x \(size) x \(size) weights, channel by channel, each kernel row-major)"
-                )
-            }
-            var weights: [Float] = []
-            for row in rows {
-                weights += try row.floats(count: rowLength, meaning: "channels x kernel rows x kernel columns")
-            }
+            let (weights, scales) = try readWeights(
+                reader, rows: filters, rowLength: maps.channels * size * size, row: "filter",
+                rowMeaning:
+                    "the filter's \(maps.channels) x \(size) x \(size) weights, channel by channel, each kernel row-major",
+                valueMeaning: "channels x kernel rows x kernel columns")
             let bias = try reader["bias"].floats(count: filters, meaning: "one per filter")
             do throws(LayerShapeError) {
-                return .convolution(
-                    try Conv2DLayer.checked(
-                        input: maps, outputChannels: filters, kernelSize: size, padding: padding,
-                        activation: activation, weights: weights, bias: bias))
+                var layer = try Conv2DLayer.checked(
+                    input: maps, outputChannels: filters, kernelSize: size, padding: padding, activation: activation,
+                    weights: weights, bias: bias)
+                layer.weightScales = scales
+                return .convolution(layer)
             } catch {
                 throw shapeError(error)
             }
@@ -267,21 +259,67 @@ extension Model {
     ) throws(JSONFieldError)
         -> DenseLayer
     {
-        try reader.refuseUnknownKeys((typed ? ["type"] : []) + ["units", "activation", "weights", "bias"])
+        try reader.refuseUnknownKeys(
+            typed ? ["type", "units", "activation", "bias"] + weightKeys : ["units", "activation", "weights", "bias"])
         let units = try reader["units"].integer(minimum: 1, maximum: FeatureMapShape.maximumCount)
         let activation = try readActivation(reader["activation"])
+        let (weights, scales) = try readWeights(
+            reader, rows: units, rowLength: inputs, row: "unit", rowMeaning: "the unit's \(inputs) input weights",
+            valueMeaning: "one per input")
+        let bias = try reader["bias"].floats(count: units, meaning: "one per unit")
+        var layer = DenseLayer(inputSize: inputs, units: units, activation: activation, weights: weights, bias: bias)
+        layer.weightScales = scales
+        return layer
+    }
+
+    /// A layer's weight fields in version 2: `weights` (one array of numbers per row), or int8 ones,
+    /// `weights_int8` (every row's q in order, one signed byte each, in Base64) with `weight_scales`
+    /// (one positive s per row; the weights are q · s).
+    static let weightKeys = ["weights", "weights_int8", "weight_scales"]
+
+    /// The weights of `rows` rows of `rowLength`, from either form, and the scales when they are int8.
+    private static func readWeights(
+        _ reader: JSONField, rows count: Int, rowLength: Int, row: String, rowMeaning: String, valueMeaning: String
+    ) throws(JSONFieldError) -> (weights: [Float], scales: [Float]?) {
+        if let text = try reader.optional("weights_int8") {
+            guard try reader.optional("weights") == nil else {
+                throw JSONFieldError(path: reader.path + ".weights", problem: "must not be given with weights_int8")
+            }
+            let scales = try reader["weight_scales"].floats(count: count, meaning: "one per \(row)")
+            if let index = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw JSONFieldError(
+                    path: reader.path + ".weight_scales[\(index)]",
+                    problem: "is \(scales[index]); a scale must be a positive finite number")
+            }
+            let bytes: [UInt8]
+            switch Base64.decode(try text.string()) {
+            case .success(let decoded): bytes = decoded
+            case .failure(let error): throw text.error(error.description)
+            }
+            guard bytes.count == count * rowLength else {
+                throw text.error(
+                    "holds \(bytes.count) values; expected \(count * rowLength), \(count) rows of \(rowLength) (\(rowMeaning))"
+                )
+            }
+            let values = bytes.map { Int8(bitPattern: $0) }
+            if let index = values.firstIndex(of: -128) {
+                throw text.error("value \(index) is -128; int8 weights are symmetric, from -127 to 127")
+            }
+            return (Int8Quantization.dequantize(values, scales: scales, rowLength: rowLength), scales)
+        }
+        if try reader.optional("weight_scales") != nil {
+            throw JSONFieldError(path: reader.path + ".weight_scales", problem: "needs weights_int8 beside it")
+        }
         let rows = try reader["weights"].array()
-        guard rows.count == units else {
+        guard rows.count == count else {
             throw JSONFieldError(
                 path: reader.path + ".weights",
-                problem:
-                    "has \(rows.count) rows; expected \(units), one per unit (each row holds the unit's \(inputs) input weights)"
-            )
+                problem: "has \(rows.count) rows; expected \(count), one per \(row) (each row holds \(rowMeaning))")
         }
         var weights: [Float] = []
-        for row in rows { weights += try row.floats(count: inputs, meaning: "one per input") }
-        let bias = try reader["bias"].floats(count: units, meaning: "one per unit")
-        return DenseLayer(inputSize: inputs, units: units, activation: activation, weights: weights, bias: bias)
+        weights.reserveCapacity(count * rowLength)
+        for row in rows { weights += try row.floats(count: rowLength, meaning: valueMeaning) }
+        return (weights, nil)
     }
 
     private static func checkOutput(of network: Network, classes: [Int]) throws(ModelFileError) {
@@ -319,7 +357,8 @@ extension Model {
 
     /// The model file's document: version 1 when every layer is dense, so that older builds read it.
     public var json: JSONValue {
-        let version = network.layers.allSatisfy { if case .dense = $0 { true } else { false } } ? 1 : Self.formatVersion
+        let denseOnly = network.layers.allSatisfy { if case .dense = $0 { true } else { false } }
+        let version = denseOnly && !network.isQuantized ? 1 : Self.formatVersion
         return .object([
             JSONMember("format", .string(Self.formatName)),
             JSONMember("format_version", .integer(version)),
@@ -334,11 +373,20 @@ extension Model {
     /// A layer: weights one row per unit or filter, each row that unit's input weights or that filter's
     /// C x R x R weights (channel by channel, each kernel row-major).
     private static func json(_ layer: Layer, typed: Bool) -> JSONValue {
-        func rows(_ weights: [Float], _ count: Int) -> JSONMember {
+        func rows(_ weights: [Float], _ count: Int, scales: [Float]?) -> [JSONMember] {
+            if let scales {
+                let bytes = Int8Quantization.storedValues(weights, scales: scales).map { UInt8(bitPattern: $0) }
+                return [
+                    JSONMember("weight_scales", .array(scales.map { .float($0) })),
+                    JSONMember("weights_int8", .string(Base64.encode(bytes))),
+                ]
+            }
             let length = weights.count / count
-            return JSONMember(
-                "weights",
-                .array((0..<count).map { .array(weights[$0 * length..<($0 + 1) * length].map { .float($0) }) }))
+            return [
+                JSONMember(
+                    "weights",
+                    .array((0..<count).map { .array(weights[$0 * length..<($0 + 1) * length].map { .float($0) }) }))
+            ]
         }
         let type: [JSONMember] = typed ? [JSONMember("type", .string(layerTypes[layer.typeIndex]))] : []
         switch layer {
@@ -348,8 +396,7 @@ extension Model {
                     JSONMember("units", .integer(dense.units)),
                     JSONMember("activation", .string(dense.activation.rawValue)),
                     JSONMember("bias", .array(dense.bias.map { .float($0) })),
-                    rows(dense.weights, dense.units),
-                ])
+                ] + rows(dense.weights, dense.units, scales: dense.weightScales))
         case .convolution(let conv):
             return .object(
                 type + [
@@ -358,8 +405,7 @@ extension Model {
                     JSONMember("padding", .string(conv.padding.rawValue)),
                     JSONMember("activation", .string(conv.activation.rawValue)),
                     JSONMember("bias", .array(conv.bias.map { .float($0) })),
-                    rows(conv.weights, conv.outputChannels),
-                ])
+                ] + rows(conv.weights, conv.outputChannels, scales: conv.weightScales))
         case .maxPool:
             return .object(type)
         case .dropout(let dropout):

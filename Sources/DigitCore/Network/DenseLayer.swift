@@ -9,6 +9,9 @@ public struct DenseLayer: Equatable, Sendable {
     public let activation: Activation
     public internal(set) var weights: [Float]
     public internal(set) var bias: [Float]
+    /// Set when the weights are int8 values times one scale per row (unit or filter), as
+    /// ``Network/quantized()`` makes them: `weights` then holds exactly q · scale, and a model file stores q.
+    public internal(set) var weightScales: [Float]? = nil
 
     /// Creates a layer; the caller guarantees the sizes (``Model/init(jsonBytes:)`` validates untrusted ones).
     public init(inputSize: Int, units: Int, activation: Activation, weights: [Float], bias: [Float]) {

@@ -66,7 +66,8 @@ public enum Layer: Equatable, Sendable {
         }
     }
 
-    /// The trainable weights and biases, for layers that have them: what the optimiser updates.
+    /// The trainable weights and biases, for layers that have them: what the optimiser updates. Setting
+    /// them makes the weights Float32 again (no longer int8 times a scale).
     public var parameters: (weights: [Float], bias: [Float])? {
         get {
             switch self {
@@ -81,10 +82,12 @@ public enum Layer: Equatable, Sendable {
             case .dense(var layer):
                 layer.weights = newValue.weights
                 layer.bias = newValue.bias
+                layer.weightScales = nil
                 self = .dense(layer)
             case .convolution(var layer):
                 layer.weights = newValue.weights
                 layer.bias = newValue.bias
+                layer.weightScales = nil
                 self = .convolution(layer)
             case .maxPool, .dropout:
                 break

@@ -19,6 +19,9 @@ public struct Conv2DLayer: Equatable, Sendable {
     public let activation: Activation
     public internal(set) var weights: [Float]
     public internal(set) var bias: [Float]
+    /// Set when the weights are int8 values times one scale per row (unit or filter), as
+    /// ``Network/quantized()`` makes them: `weights` then holds exactly q · scale, and a model file stores q.
+    public internal(set) var weightScales: [Float]? = nil
 
     /// The kernel sizes this layer takes.
     public static let kernelSizes = [3, 5]
