@@ -57,6 +57,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        /// Measures the convolution kernels and the CNN's forward pass (Benchmarks/README.md).
+        .executableTarget(
+            name: "convolution-benchmark", dependencies: ["DigitCore"], path: "Benchmarks/ConvolutionKernels"),
         /// A raw loopback HTTP client for the tests of every module: exactly the bytes a test (or an
         /// attacker) sends, and exactly what comes back.
         .target(name: "LoopbackClient", path: "Tests/LoopbackClient"),

@@ -31,6 +31,9 @@ from selenium.webdriver.common.actions.pointer_input import PointerInput
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from digits_process import bundled_model  # noqa: E402
+
 DIGITS, SCREENSHOTS = sys.argv[1], sys.argv[2]
 SIZE, OUT, STROKE, INK_THRESHOLD = 280, 20, 22, 0.5
 DEADLINE = time.monotonic() + 300
@@ -45,7 +48,7 @@ def start_server(model):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    choice = ["--model", f"data/models/{model}/1/model.json"] if model else []
+    choice = ["--model", bundled_model(model)] if model else []
     process = subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(port), *choice,
                                 "--log-level", "notice"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -201,7 +204,7 @@ def main():
         server.terminate()
         server.wait(timeout=30)
 
-        # The whole repository: the chooser lists both models, binary (the default) first chosen.
+        # The whole repository: the chooser lists every model, binary (the default) first chosen.
         server, port = start_server(None)
         servers.append(server)
         driver.set_window_size(1280, 900)
@@ -210,12 +213,13 @@ def main():
             assert time.monotonic() < DEADLINE, "the page did not load the default model"
             time.sleep(0.1)
         choice = Select(driver.find_element(By.ID, "model-choice"))
-        assert [o.get_attribute("value") for o in choice.options] == ["binary", "ten-class"], choice.options
+        names = [o.get_attribute("value") for o in choice.options]
+        assert names == ["binary", "binary-int8", "ten-class", "ten-class-int8"], names
         choice.select_by_value("ten-class")
-        while "Model ten-class, version 1" not in driver.find_element(By.ID, "model-line").text:
+        while "Model ten-class, version 2" not in driver.find_element(By.ID, "model-line").text:
             assert time.monotonic() < DEADLINE, "choosing ten-class did not load it"
             time.sleep(0.1)
-        print("repository: the page lists binary and ten-class; ten-class chosen:")
+        print("repository: the page lists every model; ten-class (version 2, the CNN) chosen:")
         check_digit(driver, port, SEVEN, "pen", 7, "a seven", path="/models/ten-class/predict")
         print(f"screenshots in {SCREENSHOTS}: {sorted(os.listdir(SCREENSHOTS))}")
     finally:

@@ -34,7 +34,7 @@ IMAGES = load_test_images()
 
 
 def start_server(model, *options):
-    return start_digits(DIGITS, *(options or ["--model", f"data/models/{model}/1/model.json"]))
+    return start_digits(DIGITS, *(options or ["--model", bundled_model(model)]))
 
 
 def predict(port, image):

@@ -1,4 +1,5 @@
 """What the CI scripts share: starting `digits serve` on a free loopback port, and waiting for a condition."""
+import os
 import re
 import subprocess
 import threading
@@ -26,3 +27,10 @@ def wait_until(condition, what, timeout=60):
             return
         time.sleep(0.05)
     raise SystemExit(f"timed out waiting for {what}")
+
+
+def bundled_model(name):
+    """The file of a bundled model's highest version (ten-class: the CNN, version 2)."""
+    folder = os.path.join("data", "models", name)
+    version = max(int(entry) for entry in os.listdir(folder) if entry.isdigit())
+    return os.path.join(folder, str(version), "model.json")

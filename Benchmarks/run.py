@@ -114,6 +114,16 @@ def wrk(url, connections, duration, script=None):
     }
 
 
+def peer_venv():
+    """Benchmarks/.venv-peers with the FastAPI peer's requirements, created when missing."""
+    venv = os.path.join(HERE, ".venv-peers")
+    if not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "-r",
+                        os.path.join(HERE, "peers", "requirements.txt")], check=True)
+    return venv
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as status:
         fields = dict(line.split(":", 1) for line in status)
@@ -142,12 +152,16 @@ def main():
     parser.add_argument("--digits", default=DIGITS, help="the digits binary to measure (another build, to compare)")
     parser.add_argument("--log-level", default="info", help="digits' log level; info, the default, logs every request")
     parser.add_argument("--event-loops", type=int, help="digits' --event-loops (default: one per core)")
-    parser.add_argument("--scenarios", default="all", choices=["all", "predict"],
-                        help="predict: POST /predict at 16 and 64 connections only, beside nginx")
+    parser.add_argument("--scenarios", default="all", choices=["all", "predict", "models"],
+                        help="predict: POST /predict at 16 and 64 connections only, beside nginx; models: the "
+                             "ten-class MLP, CNN and int8 CNN beside FastAPI serving the CNN (Benchmarks/models.py)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the scenarios this many times, alternating servers; the table gives medians")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the memory runs")
     args = parser.parse_args()
+    if args.scenarios == "models":
+        import models
+        return models.run(args.duration, args.skip_build, args.rounds)
     os.chdir(TOP)
     for tool in ["wrk", "nginx"]:
         if not shutil.which(tool):
@@ -155,11 +169,7 @@ def main():
     if not args.skip_build:
         subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
 
-    venv = os.path.join(HERE, ".venv-peers")
-    if not args.only_digits and args.scenarios == "all" and not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
-        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "-r",
-                        os.path.join(HERE, "peers", "requirements.txt")], check=True)
+    venv = peer_venv() if not args.only_digits and args.scenarios == "all" else os.path.join(HERE, ".venv-peers")
 
     scratch = tempfile.mkdtemp(prefix="digits-bench-")
     scripts = bodies(scratch)

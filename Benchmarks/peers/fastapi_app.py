@@ -13,21 +13,62 @@ from pydantic import BaseModel
 
 with open(os.environ.get("DIGITS_MODEL", "data/models/binary/1/model.json")) as file:
     MODEL = json.load(file)
-LAYERS = [(np.asarray(layer["weights"], dtype=np.float32).T, np.asarray(layer["bias"], dtype=np.float32),
-           layer["activation"]) for layer in MODEL["layers"]]
 CLASSES = MODEL["classes"]
+SHAPE = MODEL["input_shape"]
+
+
+def load(layer):
+    """A layer of the model file (format 1 or 2) as NumPy arrays: dense kernels transposed to
+    (inputs, units), convolution kernels (filters, channels, rows, columns)."""
+    kind = layer.get("type", "dense")
+    if kind == "dense":
+        return kind, np.asarray(layer["weights"], dtype=np.float32).T, np.asarray(layer["bias"], dtype=np.float32), layer["activation"]
+    if kind == "conv2d":
+        size = layer["kernel_size"]
+        weights = np.asarray(layer["weights"], dtype=np.float32)
+        return kind, weights.reshape(layer["filters"], -1, size, size), np.asarray(layer["bias"], dtype=np.float32), (layer["activation"], layer["padding"])
+    return kind, None, None, None
+
+
+LAYERS = [load(layer) for layer in MODEL["layers"]]
+
+
+def activate(x, activation):
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    if activation == "relu":
+        return np.maximum(x, 0)
+    if activation == "softmax":
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return x
+
+
+def convolve(x, kernels, bias, padding):
+    """Cross-correlation of (N, C, H, W) maps with (K, C, R, R) kernels, as one matrix product over the
+    unrolled windows (im2col), the fastest way to write it in NumPy."""
+    size = kernels.shape[-1]
+    if padding == "same":
+        pad = (size - 1) // 2
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(2, 3))
+    n, c, h, w = windows.shape[:4]
+    rows = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * size * size)
+    out = rows @ kernels.reshape(kernels.shape[0], -1).T + bias
+    return out.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
 
 
 def forward(x):
-    for weights, bias, activation in LAYERS:
-        x = x @ weights + bias
-        if activation == "sigmoid":
-            x = 1 / (1 + np.exp(-x))
-        elif activation == "relu":
-            x = np.maximum(x, 0)
-        elif activation == "softmax":
-            e = np.exp(x - x.max(axis=1, keepdims=True))
-            x = e / e.sum(axis=1, keepdims=True)
+    if any(kind != "dense" for kind, *_ in LAYERS):
+        x = x.reshape(x.shape[0], 1, SHAPE[0], SHAPE[1])
+    for kind, weights, bias, extra in LAYERS:
+        if kind == "dense":
+            x = activate(x.reshape(x.shape[0], -1) @ weights + bias, extra)
+        elif kind == "conv2d":
+            x = activate(convolve(x, weights, bias, extra[1]), extra[0])
+        elif kind == "max_pool2d":
+            n, c, h, w = x.shape
+            x = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
     return x
 
 

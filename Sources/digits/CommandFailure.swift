@@ -1,8 +1,18 @@
+import ArgumentParser
+import DigitCore
+
 /// A failure to report as one line on standard error, with exit status 1.
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+/// Refuses a `--name` that cannot name a model (in URLs and metrics), with the rule.
+func checkModelName(_ name: String?) throws {
+    if let name, !Model.isValidName(name) {
+        throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
     }
 }

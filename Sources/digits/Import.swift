@@ -43,9 +43,7 @@ struct Import: ParsableCommand {
             inputShape.values.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue })
                 <= Model.maximumInputSize
         else { throw ValidationError("--input-shape must hold positive sizes such as 20,20") }
-        if !Model.isValidName(name) {
-            throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
-        }
+        try checkModelName(name)
         if let layers {
             let weighted = layers.values.filter(\.hasWeights).count
             guard weighted == activations.values.count else {

@@ -27,9 +27,7 @@ struct Quantize: ParsableCommand {
     var output: String
 
     func validate() throws {
-        if let name, !Model.isValidName(name) {
-            throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
-        }
+        try checkModelName(name)
     }
 
     func run() throws {

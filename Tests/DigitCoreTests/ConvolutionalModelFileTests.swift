@@ -35,22 +35,6 @@ struct ConvolutionalModelFileTests {
         }
     }
 
-    func expectRefusal(
-        _ bytes: [UInt8], path: String, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        do {
-            _ = try Model(jsonBytes: bytes)
-            Issue.record("expected a refusal", sourceLocation: sourceLocation)
-        } catch {
-            guard case .invalid(let errorPath, let problem) = error else {
-                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-                return
-            }
-            #expect(errorPath == path, sourceLocation: sourceLocation)
-            #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test("a CNN is written as format version 2 with typed layers, and reads back exactly")
     func roundTrip() throws {
         let text = model.jsonText()
@@ -84,32 +68,34 @@ struct ConvolutionalModelFileTests {
 
     @Test("every layer's fields are checked, and the message names the layer and what to fix")
     func refusals() {
-        expectRefusal(
+        expectModelRefusal(
             layer(0, "type", .string("conv3d")), path: "layers[0].type",
             containing: "'conv3d'; a layer's type is one of 'dense', 'conv2d', 'max_pool2d', 'dropout'")
-        expectRefusal(layer(0, "kernel_size", .integer(4)), path: "layers[0]", containing: "3x3 or 5x5; got 4x4")
-        expectRefusal(layer(0, "padding", .string("full")), path: "layers[0].padding", containing: "'same' or 'valid'")
-        expectRefusal(layer(0, "filters", .integer(3)), path: "layers[0].weights", containing: "has 2 rows; expected 3")
-        expectRefusal(layer(0, "activation", .string("softmax")), path: "layers[0]", containing: "softmax")
-        expectRefusal(layer(0, "stride", .integer(2)), path: "layers[0].stride", containing: "not a known field")
-        expectRefusal(layer(1, "size", .integer(3)), path: "layers[1].size", containing: "not a known field")
-        expectRefusal(layer(4, "rate", .number(1)), path: "layers[4]", containing: "up to, not including, 1")
-        expectRefusal(layer(4, "rate", .string("half")), path: "layers[4].rate", containing: "must be a number")
+        expectModelRefusal(layer(0, "kernel_size", .integer(4)), path: "layers[0]", containing: "3x3 or 5x5; got 4x4")
+        expectModelRefusal(
+            layer(0, "padding", .string("full")), path: "layers[0].padding", containing: "'same' or 'valid'")
+        expectModelRefusal(
+            layer(0, "filters", .integer(3)), path: "layers[0].weights", containing: "has 2 rows; expected 3")
+        expectModelRefusal(layer(0, "activation", .string("softmax")), path: "layers[0]", containing: "softmax")
+        expectModelRefusal(layer(0, "stride", .integer(2)), path: "layers[0].stride", containing: "not a known field")
+        expectModelRefusal(layer(1, "size", .integer(3)), path: "layers[1].size", containing: "not a known field")
+        expectModelRefusal(layer(4, "rate", .number(1)), path: "layers[4]", containing: "up to, not including, 1")
+        expectModelRefusal(layer(4, "rate", .string("half")), path: "layers[4].rate", containing: "must be a number")
         // A convolution over a flat input has no maps to read.
-        expectRefusal(
+        expectModelRefusal(
             document { members in
                 members.removeAll { $0.key == "input_shape" }
                 members.append(JSONMember("input_shape", .array([.integer(36)])))
             }, path: "layers[0].type", containing: "needs feature maps, but its input is a flat vector of 36 values")
         // A valid 3x3 convolution over maps smaller than its kernel.
-        expectRefusal(
+        expectModelRefusal(
             document { members in
                 members.removeAll { $0.key == "input_shape" }
                 members.append(JSONMember("input_shape", .array([.integer(2), .integer(2)])))
             }, path: "layers[2]",
             containing: "a valid 3x3 convolution needs maps of at least that size; the input is 2x1x1")
         // The output must be a dense layer.
-        expectRefusal(
+        expectModelRefusal(
             document { members in
                 guard let position = members.firstIndex(where: { $0.key == "layers" }),
                     case .array(var layers) = members[position].value
@@ -118,12 +104,12 @@ struct ConvolutionalModelFileTests {
                 members[position] = JSONMember("layers", .array(layers))
             }, path: "layers[4].type", containing: "the output layer must be 'dense'")
         // Version 1 has no types: a typed layer there is an unknown field.
-        expectRefusal(
+        expectModelRefusal(
             document { members in
                 members.removeAll { $0.key == "format_version" }
                 members.append(JSONMember("format_version", .integer(1)))
             }, path: "layers[0].type", containing: "not a known field")
-        expectRefusal(
+        expectModelRefusal(
             document { members in
                 members.removeAll { $0.key == "format_version" }
                 members.append(JSONMember("format_version", .integer(3)))
@@ -148,6 +134,6 @@ struct ConvolutionalModelFileTests {
                         ])
                     ])))
         }
-        expectRefusal(bytes, path: "layers[0]", containing: "multiply-adds per image")
+        expectModelRefusal(bytes, path: "layers[0]", containing: "multiply-adds per image")
     }
 }

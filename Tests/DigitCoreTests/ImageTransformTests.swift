@@ -91,7 +91,9 @@ struct ImageTransformTests {
         let byName = Dictionary(uniqueKeysWithValues: report.robustness.map { ($0.check.name, $0.correct) })
         #expect(byName["shifted_left_2px"] == 1 && byName["thinned_1px"] == 1 && byName["thickened_1px"] == 2)
         #expect(byName["rotated_clockwise_15deg"] == 2)
-        #expect(report.text.contains("shifted_left_2px             0.5000  (1/2)"))
+        #expect(report.text.contains("shifted_left_2px             0.5000  (1/2, 1 confident mistakes)"))
+        // σ(20·(0 − 0.5)) = 0.0000454: the moved 1 is called 0 with probability 0.99995.
+        #expect(report.robustness[0].confidentMistakes == 1)
         #expect(model.evaluate(on: data).robustness.isEmpty)
     }
 }

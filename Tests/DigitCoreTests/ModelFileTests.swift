@@ -48,78 +48,62 @@ struct ModelFileTests {
         Array(transform(model.jsonText()).utf8)
     }
 
-    func expectRefusal(
-        _ bytes: [UInt8], path: String, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        do {
-            _ = try Model(jsonBytes: bytes)
-            Issue.record("expected a refusal", sourceLocation: sourceLocation)
-        } catch {
-            if case .invalid(let errorPath, let problem) = error {
-                #expect(errorPath == path, sourceLocation: sourceLocation)
-                #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
-            } else {
-                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-            }
-        }
-    }
-
     @Test("every shape and number is checked, and the message names the element")
     func validation() throws {
         let layer0 = model.network.denseLayers[0]
         let firstRow = "[" + layer0.weights[0..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
         let shortRow = "[" + layer0.weights[0..<3].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: firstRow, with: shortRow) }, path: "layers[0].weights[0]",
             containing: "has 3 numbers; expected 4")
         let nanRow = "[NaN, " + layer0.weights[1..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: firstRow, with: nanRow) }, path: "layers[0].weights[0][0]",
             containing: "is NaN")
         let hugeRow = "[1e39, " + layer0.weights[1..<4].map { JSONWriter.number($0) }.joined(separator: ", ") + "]"
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: firstRow, with: hugeRow) }, path: "layers[0].weights[0][0]",
             containing: "infinite")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"relu\"", with: "\"tanh\"") }, path: "layers[0].activation",
             containing: "not an activation")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"units\": 3", with: "\"units\": 4") }, path: "layers[0].weights",
             containing: "has 3 rows; expected 4")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"classes\": [0, 1]", with: "\"classes\": [0, 1, 2]") },
             path: "classes", containing: "exactly two classes")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [20, 20]") },
             path: "layers[0].weights[0]", containing: "expected 400")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"format_version\": 1", with: "\"format_version\": 3") },
             path: "format_version", containing: "reads versions 1 to 2 (upgrade digits")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"name\": \"tiny\"", with: "\"name\": \"a b\"") }, path: "name",
             containing: "letters")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"units\"", with: "\"unit\"") }, path: "layers[0].unit",
             containing: "not a known field")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"sigmoid\"", with: "\"relu\"") }, path: "layers[1].activation",
             containing: "must be 'sigmoid'")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"format\": \"digits-model\",", with: "") }, path: "format",
             containing: "missing")
-        expectRefusal(
+        expectModelRefusal(
             broken {
                 $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [100000000, 100000000]")
             }, path: "input_shape", containing: "at most")
-        expectRefusal(
+        expectModelRefusal(
             broken {
                 $0.replacingOccurrences(
                     of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [16777216, 16777216, 16777216, 16777216]")
             }, path: "input_shape", containing: "at most")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"input_shape\": [2, 2]", with: "\"input_shape\": [1e300, 4]") },
             path: "input_shape[0]", containing: "too large")
-        expectRefusal(
+        expectModelRefusal(
             broken { $0.replacingOccurrences(of: "\"units\": 3", with: "\"units\": 2.5") }, path: "layers[0].units",
             containing: "must be an integer")
     }

@@ -76,23 +76,16 @@ struct QuantizationTests {
         #expect(!retrained.isQuantized)
     }
 
+    /// Expects the quantized model's text, changed by `transform`, to be refused.
     func expectRefusal(
         _ transform: (String) -> String, path: String, containing fragment: String,
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let quantized = Model(
             name: model.name, classes: model.classes, inputShape: model.inputShape, network: model.network.quantized())
-        do {
-            _ = try Model(jsonBytes: Array(transform(quantized.jsonText()).utf8))
-            Issue.record("expected a refusal", sourceLocation: sourceLocation)
-        } catch {
-            guard case .invalid(let errorPath, let problem) = error else {
-                Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-                return
-            }
-            #expect(errorPath == path, sourceLocation: sourceLocation)
-            #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
-        }
+        expectModelRefusal(
+            Array(transform(quantized.jsonText()).utf8), path: path, containing: fragment,
+            sourceLocation: sourceLocation)
     }
 
     @Test("broken int8 weights are refused with the field and what is wrong")

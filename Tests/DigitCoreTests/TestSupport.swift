@@ -34,3 +34,20 @@ func fileErrorReason<T>(_ body: () throws -> T) -> (any Error)? {
         return error
     }
 }
+
+/// Expects `bytes` to be refused as a model file with `path` named and `fragment` in the problem.
+func expectModelRefusal(
+    _ bytes: [UInt8], path: String, containing fragment: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    do {
+        _ = try Model(jsonBytes: bytes)
+        Issue.record("expected a refusal", sourceLocation: sourceLocation)
+    } catch {
+        guard case .invalid(let errorPath, let problem) = error else {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(errorPath == path, sourceLocation: sourceLocation)
+        #expect(problem.contains(fragment), "\(problem)", sourceLocation: sourceLocation)
+    }
+}

@@ -19,9 +19,16 @@ final class ServiceHarness: @unchecked Sendable {
 
     static func path(_ relative: String) -> String { projectFolder.appendingPathComponent(relative).path }
 
+    /// The file of a bundled model's highest version (`ten-class` is the CNN, version 2).
+    static func bundledModel(_ model: String) -> String {
+        let folder = path("data/models/\(model)")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.compactMap(Int.init) ?? []
+        return "\(folder)/\(versions.max() ?? 1)/model.json"
+    }
+
     init(model: String = "binary", configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
         var configuration = ServiceConfiguration()
-        configuration.source = .file(Self.path("data/models/\(model)/1/model.json"))
+        configuration.source = .file(Self.bundledModel(model))
         configuration.testImagesPath = Self.path("data/digits-test-X.npy")
         configuration.testLabelsPath = Self.path("data/digits-test-y.npy")
         configuration.http.host = "127.0.0.1"

@@ -98,6 +98,36 @@ struct CommandLineTests {
         #expect(info.standardOutput.contains("Total parameters: 23"))
     }
 
+    @Test("import --layers takes a Keras CNN; quantize writes its int8 version, which evaluate and info read")
+    func importAndQuantizeCNN() throws {
+        let imported = CommandRunner.temporaryPath(".json")
+        let quantized = CommandRunner.temporaryPath(".json")
+        defer {
+            try? FileManager.default.removeItem(atPath: imported)
+            try? FileManager.default.removeItem(atPath: quantized)
+        }
+        let result = try CommandRunner.run([
+            "import", "--weights", CommandRunner.fixture("keras_cnn.npz"), "--layers",
+            "conv8,pool,conv16-valid,pool,dense32,dropout0.25,dense10", "--activations", "relu,relu,relu,softmax",
+            "--name", "keras-cnn", "--output", imported,
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        let info = try CommandRunner.run(["info", "--model", imported])
+        #expect(
+            info.standardOutput.contains("conv2d_2  800 -> 16x8x8  relu  1168 parameters"), "\(info.standardOutput)")
+        #expect(info.standardOutput.contains("Total parameters: 9802"))
+        let quantize = try CommandRunner.run(["quantize", "--model", imported, "--output", quantized])
+        #expect(quantize.status == 0, "\(quantize.standardError)")
+        #expect(quantize.standardOutput.contains("x smaller)") && quantize.standardOutput.contains("test accuracy"))
+        let evaluation = try CommandRunner.run(["evaluate", "--model", quantized, "--json"])
+        #expect(evaluation.status == 0, "\(evaluation.standardError)")
+        let report = try JSONSerialization.jsonObject(with: Data(evaluation.standardOutput.utf8)) as! [String: Any]
+        #expect((report["accuracy"] as? Double ?? 0) > 0.8)
+        #expect((report["robustness"] as? [Any])?.count == 8)
+        let again = try CommandRunner.run(["quantize", "--model", quantized, "--output", imported])
+        #expect(again.status == 1 && again.standardError.contains("the weights are int8 already"))
+    }
+
     /// Each bad input exits non-zero with one clear line naming the problem, and never crashes.
     @Test(
         "bad input fails cleanly",
@@ -119,6 +149,27 @@ struct CommandLineTests {
             ),
             (["evaluate", "--images", "Tests/DigitCoreTests/Fixtures/big_endian.npy"], "big-endian"),
             (["train", "--epochs", "0", "--output", "/tmp/x.json"], "--epochs must be at least 1"),
+            (
+                ["train", "--layers", "conv16,dense10,conv8", "--output", "/tmp/x.json"],
+                "--layers: layer 3: a convolution needs feature maps; put it before the first dense layer"
+            ),
+            (["train", "--layers", "conv16k4", "--output", "/tmp/x.json"], "conv<filters>[k3|k5]"),
+            (["train", "--layers", "dense8", "--hidden", "8", "--output", "/tmp/x.json"], "give --layers or --hidden"),
+            (["train", "--augment-rotation", "90", "--output", "/tmp/x.json"], "from 0 to 45 degrees"),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_cnn.npz", "--layers",
+                    "conv8,pool,dense10",
+                    "--activations", "relu", "--output", "/tmp/x.json",
+                ], "--layers names 2 layers with weights (conv and dense) but --activations gives 1"
+            ),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_cnn.npz", "--layers",
+                    "conv8,pool,conv16,pool,dense32,dense10", "--activations", "relu,relu,relu,softmax", "--output",
+                    "/tmp/x.json",
+                ], "W3 has shape (256, 32); expected (400, units)"
+            ),
             (["train", "--output", "/nonexistent-folder/model.json", "--epochs", "1"], "No such file or directory"),
             (
                 [

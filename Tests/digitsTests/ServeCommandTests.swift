@@ -87,10 +87,11 @@ struct ServeCommandTests {
         let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0"])
         try server.waitUntilReady()
         #expect(server.log.contains("serving binary version 1 (sha256 "))
-        #expect(server.log.contains("ten-class version 1 (sha256 "))
+        #expect(
+            server.log.contains("ten-class version 2 (sha256 ") && server.log.contains("ten-class version 1 (sha256 "))
         let models = try JSONSerialization.jsonObject(with: try server.get("/models").body) as? [String: Any]
         let names = (models?["models"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-        #expect(names == ["binary", "ten-class"])
+        #expect(names == ["binary", "binary-int8", "ten-class", "ten-class-int8"])
         let seven = try Data(contentsOf: CommandRunner.projectFolder.appendingPathComponent("data/examples/one.json"))
         let tenClass = try server.request("POST", "/models/ten-class/predict", body: seven)
         #expect(tenClass.status == 200)

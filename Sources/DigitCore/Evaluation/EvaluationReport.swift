@@ -105,11 +105,15 @@ public struct EvaluationReport: Equatable, Sendable {
         }
         if !robustness.isEmpty {
             lines.append("")
-            lines.append("Robustness (the same images changed; see RobustnessCheck):")
+            lines.append(
+                "Robustness (the same images changed; confident: wrong with probability \(RobustnessResult.confidentProbability) or more):"
+            )
             let width = robustness.map(\.check.name.count).max() ?? 0
             for result in robustness {
                 let name = result.check.name + String(repeating: " ", count: width - result.check.name.count)
-                lines.append("  \(name)  \(decimalText(result.accuracy))  (\(result.correct)/\(result.total))")
+                lines.append(
+                    "  \(name)  \(decimalText(result.accuracy))  (\(result.correct)/\(result.total), \(result.confidentMistakes) confident mistakes)"
+                )
             }
         }
         return lines.joined(separator: "\n")

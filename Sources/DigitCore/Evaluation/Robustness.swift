@@ -4,7 +4,12 @@ import JSON
 public struct RobustnessResult: Equatable, Sendable {
     public let check: RobustnessCheck
     public let correct: Int
+    /// Wrong answers given with a probability of at least ``confidentProbability``: the mistakes a caller
+    /// cannot catch by looking at the answer's probability.
+    public let confidentMistakes: Int
     public let total: Int
+
+    public static let confidentProbability: Float = 0.9
 
     public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
 }
@@ -46,9 +51,21 @@ extension Model {
                     }
                 }
             }
-            let predicted = classify(changed, count: data.count)
-            let correct = zip(predicted, data.labels).filter { $0 == $1 }.count
-            return RobustnessResult(check: check, correct: correct, total: data.count)
+            let outputs = network.predictBatch(changed, count: data.count)
+            let width = network.outputSize
+            var (correct, confident) = (0, 0)
+            outputs.withUnsafeBufferPointer { buffer in
+                for (image, label) in data.labels.enumerated() {
+                    let decision = Classification.decide(
+                        UnsafeBufferPointer(rebasing: buffer[image * width..<(image + 1) * width]))
+                    if decision.classIndex == label {
+                        correct += 1
+                    } else if decision.probability >= RobustnessResult.confidentProbability {
+                        confident += 1
+                    }
+                }
+            }
+            return RobustnessResult(check: check, correct: correct, confidentMistakes: confident, total: data.count)
         }
     }
 }
@@ -59,6 +76,7 @@ extension RobustnessResult {
             JSONMember("transform", .string(check.name)),
             JSONMember("accuracy", .number(accuracy)),
             JSONMember("correct_predictions", .number(Double(correct))),
+            JSONMember("confident_mistakes", .number(Double(confidentMistakes))),
         ])
     }
 }
