@@ -86,4 +86,21 @@ struct NetworkTests {
             try Network(kerasWeights: kernelOnly, inputSize: 4, activations: [.softmax])
         }
     }
+
+    @Test("a batch runs in passes that share bounded scratch memory, and equals image-by-image predictions")
+    func batchPasses() {
+        let wide = Network(
+            input: .maps(FeatureMapShape(channels: 1, height: 20, width: 20)),
+            architecture: [
+                .convolution(channels: 128, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
+                .dense(units: 3, activation: .softmax),
+            ], seed: 1)
+        // 128 maps of 20x20 are 51,200 values a sample: 20 samples fill the 1M-value scratch.
+        #expect(wide.samplesPerPass(1000) == 20 && wide.samplesPerPass(7) == 7)
+        var generator = SeededGenerator(seed: 2)
+        let images = (0..<45 * 400).map { _ in generator.nextUnitFloat() }
+        let batch = wide.predictBatch(images, count: 45)
+        let single = (0..<45).flatMap { wide.predict(Array(images[$0 * 400..<($0 + 1) * 400])) }
+        #expect(batch == single)
+    }
 }

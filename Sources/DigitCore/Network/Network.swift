@@ -49,6 +49,15 @@ public struct Network: Equatable, Sendable {
     /// Samples run through the layers together: enough to amortise each layer's setup, few enough that a
     /// large batch needs scratch memory for this many samples only.
     static let samplesPerChunk = 64
+    /// The most values each of the two scratch buffers holds when more than one sample shares them (4 MB):
+    /// a network with wide feature maps runs fewer samples at a time rather than allocating more.
+    static let scratchValues = 1 << 20
+
+    /// How many samples share the scratch buffers in one pass: at most ``samplesPerChunk``, fewer when the
+    /// widest layer would need more than ``scratchValues``, and at least one.
+    func samplesPerPass(_ count: Int) -> Int {
+        max(1, min(count, Self.samplesPerChunk, Self.scratchValues / widestLayer))
+    }
 
     /// The network's output for one image of `inputSize` values.
     public func predict(_ input: [Float]) -> [Float] {
@@ -68,7 +77,7 @@ public struct Network: Equatable, Sendable {
         return output
     }
 
-    /// The forward pass over raw buffers, ``samplesPerChunk`` samples at a time, alternating between two
+    /// The forward pass over raw buffers, ``samplesPerPass(_:)`` samples at a time, alternating between two
     /// scratch buffers (on the stack when they are small, as they are for one image), so a prediction
     /// allocates nothing but its result.
     func forward(_ input: UnsafePointer<Float>, count: Int, into output: UnsafeMutablePointer<Float>) {
@@ -76,7 +85,7 @@ public struct Network: Equatable, Sendable {
             layers[0].forward(input, count: count, into: output)
             return
         }
-        let chunk = min(count, Self.samplesPerChunk)
+        let chunk = samplesPerPass(count)
         let scratchSize = chunk * widestLayer
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * scratchSize) { scratch in
             for start in stride(from: 0, to: count, by: chunk) {
