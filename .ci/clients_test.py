@@ -19,7 +19,7 @@ import tritonclient.http as triton
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from prometheus_client.parser import text_string_to_metric_families
 
-from digits_process import start_digits
+from digits_process import bundled_model, start_digits
 
 DIGITS = sys.argv[1]
 

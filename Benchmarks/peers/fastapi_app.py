@@ -3,6 +3,7 @@ Python system would be put behind HTTP today. Same request and response shapes a
 
     DIGITS_MODEL=data/models/binary/1/model.json uvicorn --app-dir Benchmarks/peers fastapi_app:app --workers 2
 """
+import base64
 import json
 import os
 from typing import List
@@ -17,15 +18,24 @@ CLASSES = MODEL["classes"]
 SHAPE = MODEL["input_shape"]
 
 
+def rows(layer):
+    """A layer's weights, one row per unit or filter, from either form: numbers, or int8 times a scale."""
+    if "weights_int8" in layer:
+        values = np.frombuffer(base64.b64decode(layer["weights_int8"]), dtype=np.int8).astype(np.float32)
+        scales = np.asarray(layer["weight_scales"], dtype=np.float32)
+        return values.reshape(len(scales), -1) * scales[:, None]
+    return np.asarray(layer["weights"], dtype=np.float32)
+
+
 def load(layer):
     """A layer of the model file (format 1 or 2) as NumPy arrays: dense kernels transposed to
     (inputs, units), convolution kernels (filters, channels, rows, columns)."""
     kind = layer.get("type", "dense")
     if kind == "dense":
-        return kind, np.asarray(layer["weights"], dtype=np.float32).T, np.asarray(layer["bias"], dtype=np.float32), layer["activation"]
+        return kind, rows(layer).T, np.asarray(layer["bias"], dtype=np.float32), layer["activation"]
     if kind == "conv2d":
         size = layer["kernel_size"]
-        weights = np.asarray(layer["weights"], dtype=np.float32)
+        weights = rows(layer)
         return kind, weights.reshape(layer["filters"], -1, size, size), np.asarray(layer["bias"], dtype=np.float32), (layer["activation"], layer["padding"])
     return kind, None, None, None
 

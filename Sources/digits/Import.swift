@@ -29,7 +29,10 @@ struct Import: ParsableCommand {
     @Option(help: "Class labels, comma-separated. (default: 0,1 for one output unit, else 0 to units-1)")
     var classes: CommaSeparated<Int>?
 
-    @Option(help: "The input's shape, comma-separated.")
+    @Option(
+        help:
+            "The input's shape, comma-separated: rows,columns for one channel (a Keras (20, 20, 1) input is 20,20), channels,rows,columns for more."
+    )
     var inputShape: CommaSeparated<Int> = CommaSeparated(argument: "20,20")!
 
     @Option(help: "The model's name.")
@@ -39,13 +42,14 @@ struct Import: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard !inputShape.values.isEmpty, inputShape.values.allSatisfy({ (1...Model.maximumInputSize).contains($0) }),
-            inputShape.values.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue })
-                <= Model.maximumInputSize
-        else { throw ValidationError("--input-shape must hold positive sizes such as 20,20") }
+        guard Model.inputSize(of: inputShape.values) != nil else {
+            throw ValidationError(
+                "--input-shape must hold positive sizes whose product is at most \(Model.maximumInputSize), such as 20,20; got \(inputShape.values)"
+            )
+        }
         try checkModelName(name)
         if let layers {
-            let weighted = layers.values.filter(\.hasWeights).count
+            let weighted = layers.values.filter(\.plan.hasWeights).count
             guard weighted == activations.values.count else {
                 throw ValidationError(
                     "--layers names \(weighted) layers with weights (conv and dense) but --activations gives \(activations.values.count); give one per conv and dense layer"
@@ -57,22 +61,16 @@ struct Import: ParsableCommand {
         }
     }
 
-    /// What the first layer reads: one channel of maps for a two-dimensional --input-shape, channels x rows x
-    /// columns for three, else a flat vector.
-    var input: LayerInput {
-        let shape = inputShape.values
-        return switch shape.count {
-        case 2: .maps(FeatureMapShape(channels: 1, height: shape[0], width: shape[1]))
-        case 3: .maps(FeatureMapShape(channels: shape[0], height: shape[1], width: shape[2]))
-        default: .flat(shape.reduce(1, *))
-        }
-    }
+    /// What the first layer reads (``LayerInput/init(shape:)``): three sizes are channels, rows, columns.
+    var input: LayerInput { LayerInput(shape: inputShape.values) }
 
     /// `--layers` with `--activations` given to its conv and dense layers in order.
     func plan(_ layers: CommaSeparated<LayerItem>) -> [LayerPlan] {
         var remaining = activations.values[...]
         return layers.values.map { item in
-            guard item.hasWeights, let activation = remaining.popFirst() else { return item.plan(activation: .linear) }
+            guard item.plan.hasWeights, let activation = remaining.popFirst() else {
+                return item.plan(activation: .linear)
+            }
             return item.plan(activation: activation)
         }
     }
@@ -88,7 +86,7 @@ struct Import: ParsableCommand {
                 network = try Network(kerasWeights: archive, input: input, plan: plan(layers))
             } else {
                 network = try Network(
-                    kerasWeights: archive, inputSize: inputShape.values.reduce(1, *), activations: activations.values)
+                    kerasWeights: archive, inputSize: input.count, activations: activations.values)
             }
         } catch {
             throw FileError(path: weights, reason: error)

@@ -2,8 +2,9 @@ import ArgumentParser
 import DigitCore
 
 /// One item of `--layers`: `conv16` (16 filters of 3x3, same padding), `conv32k5` (5x5), `conv16-valid`,
-/// `pool` (2x2 max pooling), `dense64`, `dropout0.3`. Hidden layers take `--activation`; the output layer
-/// is added for the task.
+/// `pool` (2x2 max pooling), `dense64`, `dropout0.3`. `digits train` gives its hidden layers
+/// `--activation` and adds the task's output layer; `digits import` names every layer, the output
+/// included, and takes the activations from `--activations`.
 struct LayerItem: ExpressibleByArgument {
     /// The plan with a placeholder activation, replaced by ``plan(activation:)``.
     let plan: LayerPlan
@@ -34,17 +35,9 @@ struct LayerItem: ExpressibleByArgument {
                 guard let size = Int(parts[1]), Conv2DLayer.kernelSizes.contains(size) else { return nil }
                 kernel = size
             }
-            plan = .convolution(channels: filters, kernelSize: kernel, padding: padding, activation: .linear)
+            plan = .convolution(filters: filters, kernelSize: kernel, padding: padding, activation: .linear)
         } else {
             return nil
-        }
-    }
-
-    /// Whether the layer has weights (a conv or dense layer: one Wn of an import each).
-    var hasWeights: Bool {
-        switch plan {
-        case .dense, .convolution: true
-        case .maxPool, .dropout: false
         }
     }
 
@@ -52,7 +45,7 @@ struct LayerItem: ExpressibleByArgument {
         switch plan {
         case .dense(let units, _): .dense(units: units, activation: activation)
         case .convolution(let channels, let kernel, let padding, _):
-            .convolution(channels: channels, kernelSize: kernel, padding: padding, activation: activation)
+            .convolution(filters: channels, kernelSize: kernel, padding: padding, activation: activation)
         case .maxPool, .dropout: plan
         }
     }

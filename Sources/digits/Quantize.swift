@@ -7,9 +7,9 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a model with int8 weights (per-output-channel symmetric, Float32 activations).",
         discussion: """
-            Each dense unit's and each convolution filter's weights become int8 values q with one scale s \\
-            (the largest |w| over 127), stored as one byte each; biases and activations stay Float32. \\
-            Prints both models' file sizes and test accuracy. Serve the result like any model, for example as \\
+            Each dense unit's and each convolution filter's weights become int8 values q with one scale s \
+            (the largest |w| over 127), stored as one byte each; biases and activations stay Float32. \
+            Prints both models' file sizes and test accuracy. Serve the result like any model, for example as \
             another version of the same one.
             """
     )

@@ -80,7 +80,8 @@ struct Train: ParsableCommand {
     @Option(help: "Thicken or thin each training image's strokes by up to this much (0 to 1) at random. (default: 0.5)")
     var augmentThickness: Float?
 
-    @Option(help: "Parts each mini-batch is split into, computed on as many threads (changes the result's bits).")
+    @Option(
+        help: "Parts each mini-batch is split into, computed side by side (another count changes the result's bits).")
     var gradientParts: Int = 2
 
     @Option(help: "Seed for initial weights, shuffling and augmentation.")
@@ -159,7 +160,7 @@ struct Train: ParsableCommand {
         options.batchSize = batchSize
         options.learningRate = learningRate
         options.augmentation = augmentation
-        options.threads = gradientParts
+        options.gradientParts = gradientParts
         options.schedule = schedule
 
         let network = Network(input: Self.input, architecture: plan, seed: seed)
@@ -233,7 +234,7 @@ struct Train: ParsableCommand {
                     JSONMember("scale", .float(options.augmentation.scale)),
                     JSONMember("thickness", .float(options.augmentation.thickness)),
                 ])),
-            JSONMember("gradient_parts", .number(Double(options.threads))),
+            JSONMember("gradient_parts", .number(Double(options.gradientParts))),
             JSONMember("test_metrics", report.json),
         ]
         if let created = creationTime() { members.append(JSONMember("created", .string(created))) }

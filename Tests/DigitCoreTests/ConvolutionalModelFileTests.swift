@@ -11,8 +11,8 @@ struct ConvolutionalModelFileTests {
         network: Network(
             input: .maps(FeatureMapShape(channels: 1, height: 6, width: 6)),
             architecture: [
-                .convolution(channels: 2, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
-                .convolution(channels: 3, kernelSize: 3, padding: .valid, activation: .sigmoid),
+                .convolution(filters: 2, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
+                .convolution(filters: 3, kernelSize: 3, padding: .valid, activation: .sigmoid),
                 .dense(units: 4, activation: .relu), .dropout(rate: 0.25), .dense(units: 3, activation: .softmax),
             ], seed: 9))
 
@@ -135,5 +135,63 @@ struct ConvolutionalModelFileTests {
                     ])))
         }
         expectModelRefusal(bytes, path: "layers[0]", containing: "multiply-adds per image")
+    }
+
+    /// A document of `layers` over `shape`, format `version`.
+    func file(_ shape: [Int], _ layers: [JSONValue], version: Int = 2) -> [UInt8] {
+        Array(
+            JSONWriter.compact(
+                .object([
+                    JSONMember("format", .string("digits-model")), JSONMember("format_version", .integer(version)),
+                    JSONMember("name", .string("x")), JSONMember("classes", .array([.integer(0), .integer(1)])),
+                    JSONMember("input_shape", .array(shape.map { .integer($0) })), JSONMember("layers", .array(layers)),
+                ])
+            ).utf8)
+    }
+
+    @Test("a dense layer's size is bounded before its rows are read: 2,000 empty rows over 4096x4096 inputs")
+    func denseBomb() {
+        let rows = JSONValue.array([JSONValue](repeating: .array([]), count: 2000))
+        let layer = JSONValue.object([
+            JSONMember("units", .integer(2000)), JSONMember("activation", .string("sigmoid")),
+            JSONMember("bias", .array([])), JSONMember("weights", rows),
+        ])
+        expectModelRefusal(
+            file([4096, 4096], [layer], version: 1), path: "layers[0]",
+            containing: "brings the network's cost to more than 50000000")
+    }
+
+    @Test("the whole network's cost is bounded, and its layer count: cheap layers repeated cannot add up")
+    func totalBound() {
+        // 3,000 filters of 3x3 (int8, so the file stays small) make 1.2 million values an image; each dropout
+        // moves them all again.
+        let conv = JSONValue.object([
+            JSONMember("type", .string("conv2d")), JSONMember("filters", .integer(3000)),
+            JSONMember("kernel_size", .integer(3)), JSONMember("padding", .string("same")),
+            JSONMember("activation", .string("relu")),
+            JSONMember("bias", .array([JSONValue](repeating: .integer(0), count: 3000))),
+            JSONMember("weight_scales", .array([JSONValue](repeating: .integer(1), count: 3000))),
+            JSONMember("weights_int8", .string(Base64.encode([UInt8](repeating: 0, count: 27_000)))),
+        ])
+        let dropout = JSONValue.object([JSONMember("type", .string("dropout")), JSONMember("rate", .integer(0))])
+        let dense = JSONValue.object([
+            JSONMember("type", .string("dense")), JSONMember("units", .integer(1)),
+            JSONMember("activation", .string("sigmoid")), JSONMember("bias", .array([.integer(0)])),
+            JSONMember("weights", .array([.array([JSONValue](repeating: .integer(0), count: 1_200_000))])),
+        ])
+        // 10.8 million for the convolution and its unrolled input, then 1.2 million a dropout: the 33rd
+        // goes over 50 million.
+        expectModelRefusal(
+            file([20, 20], [conv] + [JSONValue](repeating: dropout, count: 40) + [dense]), path: "layers[33]",
+            containing: "brings the network's cost to more than 50000000")
+        let small = JSONValue.object([
+            JSONMember("type", .string("dense")), JSONMember("units", .integer(1)),
+            JSONMember("activation", .string("sigmoid")), JSONMember("bias", .array([.integer(0)])),
+            JSONMember("weights", .array([.array([JSONValue](repeating: .integer(0), count: 400))])),
+        ])
+        expectModelRefusal(
+            file([20, 20], [JSONValue](repeating: dropout, count: 64) + [small]), path: "layers[64]",
+            containing: "a network has at most 64 layers")
+        #expect(throws: Never.self) { try Model(jsonBytes: file([20, 20], [dropout, small])) }
     }
 }

@@ -6,8 +6,8 @@ import Testing
 struct KerasCNNImportTests {
     /// The layers of `Fixtures/make_keras_cnn.py`'s model.
     let plan: [LayerPlan] = [
-        .convolution(channels: 8, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
-        .convolution(channels: 16, kernelSize: 3, padding: .valid, activation: .relu), .maxPool,
+        .convolution(filters: 8, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
+        .convolution(filters: 16, kernelSize: 3, padding: .valid, activation: .relu), .maxPool,
         .dense(units: 32, activation: .relu), .dropout(rate: 0.25), .dense(units: 10, activation: .softmax),
     ]
     let input = LayerInput.maps(FeatureMapShape(channels: 1, height: 20, width: 20))
@@ -36,7 +36,7 @@ struct KerasCNNImportTests {
     func mismatches() throws {
         let archive = try archive()
         var wrongFilters = plan
-        wrongFilters[0] = .convolution(channels: 4, kernelSize: 3, padding: .same, activation: .relu)
+        wrongFilters[0] = .convolution(filters: 4, kernelSize: 3, padding: .same, activation: .relu)
         #expect(
             throws: KerasImportError.convolutionKernelShape(layer: 1, shape: [3, 3, 1, 8], expected: [3, 3, 1, 4])
         ) {
@@ -44,15 +44,18 @@ struct KerasCNNImportTests {
         }
         // Same padding where Keras had valid: the dense layer then reads 16x5x5 maps, not 16x4x4.
         var wrongPadding = plan
-        wrongPadding[2] = .convolution(channels: 16, kernelSize: 3, padding: .same, activation: .relu)
+        wrongPadding[2] = .convolution(filters: 16, kernelSize: 3, padding: .same, activation: .relu)
         #expect(throws: KerasImportError.kernelShape(layer: 3, shape: [256, 32], inputs: 400)) {
             try Network(kerasWeights: archive, input: input, plan: wrongPadding)
         }
         #expect(throws: KerasImportError.layerCount(planned: 3, arrays: 4)) {
             try Network(kerasWeights: archive, input: input, plan: Array(plan.dropLast()))
         }
-        #expect(throws: KerasImportError.self) {
+        #expect {
             try Network(kerasWeights: archive, input: .flat(400), plan: plan)
+        } throws: { error in
+            guard case KerasImportError.unsuitableLayers(let problem) = error else { return false }
+            return problem.contains("layer 1: a convolution needs feature maps; the input is a flat vector")
         }
     }
 }

@@ -92,7 +92,7 @@ struct NetworkTests {
         let wide = Network(
             input: .maps(FeatureMapShape(channels: 1, height: 20, width: 20)),
             architecture: [
-                .convolution(channels: 128, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
+                .convolution(filters: 128, kernelSize: 3, padding: .same, activation: .relu), .maxPool,
                 .dense(units: 3, activation: .softmax),
             ], seed: 1)
         // 128 maps of 20x20 are 51,200 values a sample: 20 samples fill the 1M-value scratch.

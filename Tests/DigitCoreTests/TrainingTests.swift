@@ -28,11 +28,11 @@ struct TrainingTests {
     /// the training loss with the same dropout masks. Float32 limits the agreement to about 1e-3 relative;
     /// a wrong term is off by far more.
     func checkGradients(
-        _ network: Network, _ loss: Loss, _ pixels: [Float], _ labels: [Int], masks: [[Float]?] = [], threads: Int = 1,
+        _ network: Network, _ loss: Loss, _ pixels: [Float], _ labels: [Int], masks: [[Float]?] = [], parts: Int = 1,
         step: Float = 1e-2, sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let analytic = Trainer.gradients(
-            of: network, loss: loss, pixels: pixels, labels: labels, masks: masks, threads: threads)
+            of: network, loss: loss, pixels: pixels, labels: labels, masks: masks, parts: parts)
         func trainingLoss(_ network: Network) -> Double {
             Trainer.gradients(of: network, loss: loss, pixels: pixels, labels: labels, masks: masks).loss
         }
@@ -82,12 +82,12 @@ struct TrainingTests {
     @Test(
         "a whole small CNN (conv, pool, conv, pool, dense, dropout, softmax): backpropagation agrees with finite differences, in one part or split across threads",
         arguments: [1, 3])
-    func convolutionalGradientCheck(threads: Int) {
+    func convolutionalGradientCheck(parts: Int) {
         let network = Network(
             input: .maps(FeatureMapShape(channels: 1, height: 8, width: 8)),
             architecture: [
-                .convolution(channels: 3, kernelSize: 3, padding: .same, activation: .sigmoid), .maxPool,
-                .convolution(channels: 4, kernelSize: 3, padding: .valid, activation: .relu), .maxPool,
+                .convolution(filters: 3, kernelSize: 3, padding: .same, activation: .sigmoid), .maxPool,
+                .convolution(filters: 4, kernelSize: 3, padding: .valid, activation: .relu), .maxPool,
                 .dense(units: 5, activation: .sigmoid), .dropout(rate: 0.4), .dense(units: 3, activation: .softmax),
             ], seed: 3)
         #expect(network.layers.map(\.outputCount) == [192, 48, 16, 4, 5, 5, 3])
@@ -98,7 +98,7 @@ struct TrainingTests {
             return layer.mask(count: 6 * layer.count, generator: &generator)
         }
         #expect(masks[5]!.contains(0))
-        checkGradients(network, .categoricalCrossEntropy, pixels, labels, masks: masks, threads: threads, step: 5e-3)
+        checkGradients(network, .categoricalCrossEntropy, pixels, labels, masks: masks, parts: parts, step: 5e-3)
         // Without masks, the training loss is the inference loss (dropout is the identity there).
         let plain = Trainer.gradients(of: network, loss: .categoricalCrossEntropy, pixels: pixels, labels: labels)
         #expect(isClose(plain.loss, meanLoss(network, .categoricalCrossEntropy, pixels, labels), relative: 1e-6))

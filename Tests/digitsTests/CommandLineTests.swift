@@ -124,6 +124,8 @@ struct CommandLineTests {
         let report = try JSONSerialization.jsonObject(with: Data(evaluation.standardOutput.utf8)) as! [String: Any]
         #expect((report["accuracy"] as? Double ?? 0) > 0.8)
         #expect((report["robustness"] as? [Any])?.count == 8)
+        let help = try CommandRunner.run(["quantize", "--help"])
+        #expect(help.standardOutput.contains("one scale s (the largest") && !help.standardOutput.contains("\\"))
         let again = try CommandRunner.run(["quantize", "--model", quantized, "--output", imported])
         #expect(again.status == 1 && again.standardError.contains("the weights are int8 already"))
     }
@@ -156,6 +158,18 @@ struct CommandLineTests {
             (["train", "--layers", "conv16k4", "--output", "/tmp/x.json"], "conv<filters>[k3|k5]"),
             (["train", "--layers", "dense8", "--hidden", "8", "--output", "/tmp/x.json"], "give --layers or --hidden"),
             (["train", "--augment-rotation", "90", "--output", "/tmp/x.json"], "from 0 to 45 degrees"),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_stored.npz", "--activations",
+                    "relu,softmax", "--input-shape", "16777216,16777216,16777216,16777216", "--output", "/tmp/x.json",
+                ], "--input-shape must hold positive sizes whose product is at most 16777216"
+            ),
+            (
+                [
+                    "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_gap.npz", "--activations", "relu",
+                    "--input-shape", "2,2", "--output", "/tmp/x.json",
+                ], "the archive holds W3 but no W2"
+            ),
             (
                 [
                     "import", "--weights", "Tests/DigitCoreTests/Fixtures/keras_cnn.npz", "--layers",

@@ -2,7 +2,7 @@
 # Makes every bundled model from the training data, exactly as the committed files were made:
 #   bash data/models/retrain.sh DIGITS OUT
 # with DIGITS a release build of `digits` and OUT a folder that receives the repository's layout
-# (OUT/binary/1/model.json, ...). CI runs it and compares each file byte for byte. About 3 minutes on
+# (OUT/binary/1/model.json, ...). CI runs it and compares each file byte for byte. About 2.5 minutes on
 # 2 cores, most of it the ten-class CNN.
 set -euo pipefail
 digits=$(realpath "$1")

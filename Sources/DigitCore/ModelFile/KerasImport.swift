@@ -8,6 +8,7 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
     case missingBias(layer: Int)
     case layerCount(planned: Int, arrays: Int)
     case unsuitableLayers(String)
+    case gap(found: String, missing: String)
 
     public var description: String {
         switch self {
@@ -27,6 +28,8 @@ public enum KerasImportError: Error, Equatable, Sendable, CustomStringConvertibl
             "the layers name \(planned) layers with weights (conv and dense) but the archive holds \(arrays) (W1 to W\(arrays))"
         case .unsuitableLayers(let problem):
             problem
+        case .gap(let found, let missing):
+            "the archive holds \(found) but no \(missing); the layers' arrays are numbered from W1 without a gap"
         }
     }
 }
@@ -36,7 +39,7 @@ extension Network {
     /// `Wn` is the kernel of shape (inputs, units) and `bn` the bias of shape (units,).
     public init(kerasWeights archive: NumPyArchive, inputSize: Int, activations: [Activation]) throws(KerasImportError)
     {
-        let count = Self.weightedLayerCount(in: archive)
+        let count = try Self.weightedLayerCount(in: archive)
         guard count > 0 else { throw .noLayers(available: archive.names) }
         guard count == activations.count else { throw .activationCount(layers: count, activations: activations.count) }
         var plan: [LayerPlan] = []
@@ -62,7 +65,7 @@ extension Network {
     /// is channels first ((c, h, w)), so its rows are permuted too.
     public init(kerasWeights archive: NumPyArchive, input: LayerInput, plan: [LayerPlan]) throws(KerasImportError) {
         if let problem = Self.checkedPlan(plan, input: input) { throw .unsuitableLayers(problem) }
-        let arrays = Self.weightedLayerCount(in: archive)
+        let arrays = try Self.weightedLayerCount(in: archive)
         guard arrays > 0 else { throw .noLayers(available: archive.names) }
         let planned = plan.filter {
             if case .dense = $0 { true } else if case .convolution = $0 { true } else { false }
@@ -125,7 +128,7 @@ extension Network {
                 }
                 layer = .convolution(
                     Conv2DLayer(
-                        input: maps, outputChannels: filters, kernelSize: size, padding: padding,
+                        input: maps, filters: filters, kernelSize: size, padding: padding,
                         activation: activation,
                         weights: weights, bias: bias.floats()))
             case .maxPool:
@@ -134,19 +137,23 @@ extension Network {
                 }
                 layer = .maxPool(MaxPool2DLayer(input: maps))
             case .dropout(let rate):
-                let maps: FeatureMapShape? = if case .maps(let maps) = current { maps } else { nil }
-                layer = .dropout(DropoutLayer(rate: rate, count: current.count, maps: maps))
+                layer = .dropout(DropoutLayer(rate: rate, over: current))
             }
             layers.append(layer)
-            current = layer.outputMaps.map(LayerInput.maps) ?? .flat(layer.outputCount)
+            current = layer.output
         }
         self.init(layers: layers)
     }
 
-    /// How many of W1, W2, ... the archive holds, counting from W1 without a gap.
-    private static func weightedLayerCount(in archive: NumPyArchive) -> Int {
+    /// How many of W1, W2, ... the archive holds, counting from W1; a Wn after a gap (W3 without W2) is
+    /// refused rather than left out.
+    private static func weightedLayerCount(in archive: NumPyArchive) throws(KerasImportError) -> Int {
         var count = 0
         while archive.arrays["W\(count + 1)"] != nil { count += 1 }
+        let numbered = archive.names.filter { $0.hasPrefix("W") && Int($0.dropFirst()) != nil }
+        if let stray = numbered.first(where: { Int($0.dropFirst())! > count }) {
+            throw .gap(found: stray, missing: "W\(count + 1)")
+        }
         return count
     }
 

@@ -7,10 +7,21 @@ extension Model {
     /// adds a `type` to each layer and the convolutional ones (`conv2d`, `max_pool2d`, `dropout`). A model
     /// that version 1 can describe is written as version 1, so older builds keep reading it.
     public static let formatVersion = 2
-    /// The layer types of version 2, as the `type` field names them.
-    static let layerTypes = ["dense", "conv2d", "max_pool2d", "dropout"]
     /// The most input values a model may take (a 4096x4096 image), so that a hostile shape cannot overflow sizes.
     public static let maximumInputSize = 1 << 24
+
+    /// The number of values an input of `shape` holds, or nil when a size is not positive or the product
+    /// (computed without overflow) exceeds ``maximumInputSize``.
+    public static func inputSize(of shape: [Int]) -> Int? {
+        guard !shape.isEmpty, shape.allSatisfy({ (1...maximumInputSize).contains($0) }) else { return nil }
+        var product = 1
+        for size in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow, next <= maximumInputSize else { return nil }
+            product = next
+        }
+        return product
+    }
 
     /// Reads and validates a model file of at most `maxBytes` (a regular file only, when
     /// `regularFileOnly`: ``FileIO/read(_:maxBytes:regularFileOnly:)``). The checksum is of the file's
@@ -69,38 +80,26 @@ extension Model {
         let name = try root["name"].string()
         let inputShape = try root["input_shape"].integers()
         let classes = try root["classes"].integers()
-        // The product, saturating: sizes of 2^24 each overflow 64 bits by the fourth.
-        let product = inputShape.reduce(1) { product, size in
-            let (next, overflow) = product.multipliedReportingOverflow(by: size)
-            return overflow ? Int.max : next
-        }
-        guard !inputShape.isEmpty, inputShape.allSatisfy({ (1...Self.maximumInputSize).contains($0) }),
-            product <= Self.maximumInputSize
-        else {
+        guard Self.inputSize(of: inputShape) != nil else {
             throw JSONFieldError(
                 path: "input_shape",
                 problem: "must hold positive sizes whose product is at most \(Self.maximumInputSize); got \(inputShape)"
             )
         }
-        // A two-dimensional input is one channel of maps, a three-dimensional one channels x rows x columns;
-        // a dense layer reads either flattened.
-        var current: LayerInput =
-            switch inputShape.count {
-            case 2: .maps(FeatureMapShape(channels: 1, height: inputShape[0], width: inputShape[1]))
-            case 3: .maps(FeatureMapShape(channels: inputShape[0], height: inputShape[1], width: inputShape[2]))
-            default: .flat(product)
-            }
+        var current = LayerInput(shape: inputShape)
         let layerReaders = try root["layers"].array()
         guard !layerReaders.isEmpty else {
             throw JSONFieldError(path: "layers", problem: "must hold at least one layer")
         }
         var layers: [Layer] = []
+        var cost = NetworkCost()
         for reader in layerReaders {
             let layer =
                 try version == 1
-                ? .dense(Self.readDense(reader, inputs: current.count)) : Self.readLayer(reader, input: current)
+                ? .dense(Self.readDense(reader, inputs: current.count, cost: &cost))
+                : Self.readLayer(reader, input: current, cost: &cost)
             layers.append(layer)
-            current = layer.outputMaps.map(LayerInput.maps) ?? .flat(layer.outputCount)
+            current = layer.output
         }
         let network = Network(layers: layers)
 
@@ -133,6 +132,11 @@ extension Model {
         for (index, layer) in network.layers.enumerated() {
             guard let (weights, bias) = layer.parameters else { continue }
             let rowLength = weights.count / bias.count
+            if let scales = layer.weightScales, let position = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw .invalid(
+                    path: "layers[\(index)].weight_scales[\(position)]",
+                    problem: "is \(scales[position]); a scale must be a positive finite number")
+            }
             if let position = weights.firstIndex(where: { !$0.isFinite }) {
                 throw .invalid(
                     path: "layers[\(index)].weights[\(position / rowLength)][\(position % rowLength)]",
@@ -164,25 +168,39 @@ extension Model {
     }
 
     /// A version 2 layer: its `type`, then the fields of that type.
-    private static func readLayer(_ reader: JSONField, input: LayerInput) throws(JSONFieldError) -> Layer {
-        let type = try reader["type"].string()
+    private static func readLayer(
+        _ reader: JSONField, input: LayerInput, cost: inout NetworkCost
+    )
+        throws(JSONFieldError) -> Layer
+    {
+        let typeName = try reader["type"].string()
+        guard let type = LayerType(rawValue: typeName) else {
+            throw JSONFieldError(
+                path: reader.path + ".type",
+                problem: "is '\(typeName)'; a layer's type is one of "
+                    + LayerType.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", "))
+        }
         func shapeError(_ error: LayerShapeError) -> JSONFieldError {
-            JSONFieldError(path: reader.path, problem: "(\(type)) \(error.description)")
+            JSONFieldError(path: reader.path, problem: "(\(typeName)) \(error.description)")
+        }
+        /// Counts the layer's cost before anything of its size is read.
+        func add(_ layerCost: Int) throws(JSONFieldError) {
+            do throws(LayerShapeError) { try cost.add(layerCost) } catch { throw shapeError(error) }
         }
         func maps() throws(JSONFieldError) -> FeatureMapShape {
             guard case .maps(let maps) = input else {
                 throw JSONFieldError(
                     path: reader.path + ".type",
                     problem:
-                        "is '\(type)', which needs feature maps, but its input is a flat vector of \(input.count) values (a dense layer's output, or a one-dimensional input_shape)"
+                        "is '\(typeName)', which needs feature maps, but its input is a flat vector of \(input.count) values (a dense layer's output, or an input_shape of other than two or three sizes)"
                 )
             }
             return maps
         }
         switch type {
-        case "dense":
-            return .dense(try readDense(reader, inputs: input.count, typed: true))
-        case "conv2d":
+        case .dense:
+            return .dense(try readDense(reader, inputs: input.count, typed: true, cost: &cost))
+        case .conv2d:
             try reader.refuseUnknownKeys(
                 ["type", "filters", "kernel_size", "padding", "activation", "bias"] + weightKeys)
             let maps = try maps()
@@ -196,10 +214,11 @@ extension Model {
             let activation = try readActivation(reader["activation"])
             do throws(LayerShapeError) {
                 try Conv2DLayer.checkShape(
-                    input: maps, outputChannels: filters, kernelSize: size, padding: padding, activation: activation)
+                    input: maps, filters: filters, kernelSize: size, padding: padding, activation: activation)
             } catch {
                 throw shapeError(error)
             }
+            try add(NetworkCost.convolution(input: maps, filters: filters, kernelSize: size, padding: padding))
             let (weights, scales) = try readWeights(
                 reader, rows: filters, rowLength: maps.channels * size * size, row: "filter",
                 rowMeaning:
@@ -208,37 +227,33 @@ extension Model {
             let bias = try reader["bias"].floats(count: filters, meaning: "one per filter")
             do throws(LayerShapeError) {
                 var layer = try Conv2DLayer.checked(
-                    input: maps, outputChannels: filters, kernelSize: size, padding: padding, activation: activation,
+                    input: maps, filters: filters, kernelSize: size, padding: padding, activation: activation,
                     weights: weights, bias: bias)
                 layer.weightScales = scales
                 return .convolution(layer)
             } catch {
                 throw shapeError(error)
             }
-        case "max_pool2d":
+        case .maxPool2d:
             try reader.refuseUnknownKeys(["type"])
             let input = try maps()
+            try add(input.count)
             do throws(LayerShapeError) {
                 return .maxPool(try MaxPool2DLayer.checked(input: input))
             } catch {
                 throw shapeError(error)
             }
-        case "dropout":
+        case .dropout:
             try reader.refuseUnknownKeys(["type", "rate"])
             guard let rate = try reader["rate"].value.numberValue else {
                 throw JSONFieldError(path: reader.path + ".rate", problem: "must be a number")
             }
-            let mapsIn: FeatureMapShape? = if case .maps(let maps) = input { maps } else { nil }
+            try add(input.count)
             do throws(LayerShapeError) {
-                return .dropout(try DropoutLayer.checked(rate: Float(rate), count: input.count, maps: mapsIn))
+                return .dropout(try DropoutLayer.checked(rate: Float(rate), over: input))
             } catch {
                 throw shapeError(error)
             }
-        default:
-            throw JSONFieldError(
-                path: reader.path + ".type",
-                problem: "is '\(type)'; a layer's type is one of "
-                    + layerTypes.map { "'\($0)'" }.joined(separator: ", "))
         }
     }
 
@@ -255,14 +270,19 @@ extension Model {
 
     /// A dense layer (version 1's only kind; `typed` when version 2's `type` field is there).
     private static func readDense(
-        _ reader: JSONField, inputs: Int, typed: Bool = false
-    ) throws(JSONFieldError)
-        -> DenseLayer
+        _ reader: JSONField, inputs: Int, typed: Bool = false, cost: inout NetworkCost
+    )
+        throws(JSONFieldError) -> DenseLayer
     {
         try reader.refuseUnknownKeys(
             typed ? ["type", "units", "activation", "bias"] + weightKeys : ["units", "activation", "weights", "bias"])
         let units = try reader["units"].integer(minimum: 1, maximum: FeatureMapShape.maximumCount)
         let activation = try readActivation(reader["activation"])
+        do throws(LayerShapeError) {
+            try cost.add(NetworkCost.dense(inputs: inputs, units: units))
+        } catch {
+            throw JSONFieldError(path: reader.path, problem: "(dense) \(error.description)")
+        }
         let (weights, scales) = try readWeights(
             reader, rows: units, rowLength: inputs, row: "unit", rowMeaning: "the unit's \(inputs) input weights",
             valueMeaning: "one per input")
@@ -317,7 +337,6 @@ extension Model {
                 problem: "has \(rows.count) rows; expected \(count), one per \(row) (each row holds \(rowMeaning))")
         }
         var weights: [Float] = []
-        weights.reserveCapacity(count * rowLength)
         for row in rows { weights += try row.floats(count: rowLength, meaning: valueMeaning) }
         return (weights, nil)
     }
@@ -388,7 +407,7 @@ extension Model {
                     .array((0..<count).map { .array(weights[$0 * length..<($0 + 1) * length].map { .float($0) }) }))
             ]
         }
-        let type: [JSONMember] = typed ? [JSONMember("type", .string(layerTypes[layer.typeIndex]))] : []
+        let type: [JSONMember] = typed ? [JSONMember("type", .string(layer.type.rawValue))] : []
         switch layer {
         case .dense(let dense):
             return .object(
@@ -400,28 +419,16 @@ extension Model {
         case .convolution(let conv):
             return .object(
                 type + [
-                    JSONMember("filters", .integer(conv.outputChannels)),
+                    JSONMember("filters", .integer(conv.filters)),
                     JSONMember("kernel_size", .integer(conv.kernelSize)),
                     JSONMember("padding", .string(conv.padding.rawValue)),
                     JSONMember("activation", .string(conv.activation.rawValue)),
                     JSONMember("bias", .array(conv.bias.map { .float($0) })),
-                ] + rows(conv.weights, conv.outputChannels, scales: conv.weightScales))
+                ] + rows(conv.weights, conv.filters, scales: conv.weightScales))
         case .maxPool:
             return .object(type)
         case .dropout(let dropout):
             return .object(type + [JSONMember("rate", .float(dropout.rate))])
-        }
-    }
-}
-
-extension Layer {
-    /// The index of this layer's `type` in ``Model/layerTypes``.
-    var typeIndex: Int {
-        switch self {
-        case .dense: 0
-        case .convolution: 1
-        case .maxPool: 2
-        case .dropout: 3
         }
     }
 }

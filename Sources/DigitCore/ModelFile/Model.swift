@@ -53,22 +53,22 @@ public struct Model: Equatable, Sendable {
     public var layerNames: [String] {
         var seen: [String: Int] = [:]
         return network.layers.map { layer in
-            let type = layer.typeIndex == 2 ? "max_pooling2d" : Model.layerTypes[layer.typeIndex]
-            seen[type, default: 0] += 1
-            return "\(type)_\(seen[type]!)"
+            let stem = layer.type.kerasName
+            seen[stem, default: 0] += 1
+            return "\(stem)_\(seen[stem]!)"
         }
     }
 
     /// The original `get_model_info` keys, with shapes as Keras reports them (`null` for the batch dimension).
     public var info: JSONValue {
         let layerInfo: [JSONValue] = zip(network.layers, layerNames).map { layer, name in
-            var members = [JSONMember("name", .string(name)), JSONMember("type", .string(layer.kind))]
+            var members = [JSONMember("name", .string(name)), JSONMember("type", .string(layer.type.kerasClass))]
             switch layer {
             case .dense(let dense):
                 members.append(JSONMember("units", .integer(dense.units)))
             case .convolution(let conv):
                 members += [
-                    JSONMember("filters", .integer(conv.outputChannels)),
+                    JSONMember("filters", .integer(conv.filters)),
                     JSONMember("kernel_size", .array([.integer(conv.kernelSize), .integer(conv.kernelSize)])),
                     JSONMember("padding", .string(conv.padding.rawValue)),
                 ]

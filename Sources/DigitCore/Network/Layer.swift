@@ -39,6 +39,20 @@ public enum Layer: Equatable, Sendable {
         }
     }
 
+    /// The int8 weights' scales, one per row, when the layer has them (``Network/quantized()``).
+    public var weightScales: [Float]? {
+        switch self {
+        case .dense(let layer): layer.weightScales
+        case .convolution(let layer): layer.weightScales
+        case .maxPool, .dropout: nil
+        }
+    }
+
+    /// What the next layer reads: this layer's maps, or its flat output.
+    public var output: LayerInput {
+        outputMaps.map(LayerInput.maps) ?? .flat(outputCount)
+    }
+
     /// The activation applied to the layer's output (pooling and dropout apply none).
     public var activation: Activation {
         switch self {
@@ -56,13 +70,12 @@ public enum Layer: Equatable, Sendable {
         }
     }
 
-    /// The layer's name in model files and in `GET /model`: Keras's class names.
-    public var kind: String {
+    public var type: LayerType {
         switch self {
-        case .dense: "Dense"
-        case .convolution: "Conv2D"
-        case .maxPool: "MaxPooling2D"
-        case .dropout: "Dropout"
+        case .dense: .dense
+        case .convolution: .conv2d
+        case .maxPool: .maxPool2d
+        case .dropout: .dropout
         }
     }
 
@@ -104,4 +117,25 @@ public enum Layer: Equatable, Sendable {
         case .dropout(let layer): output.update(from: input, count: count * layer.count)
         }
     }
+}
+
+/// A layer's kind, in each of the words it has: the model file's `type`, and Keras's class and layer names.
+public enum LayerType: String, CaseIterable, Sendable {
+    case dense
+    case conv2d
+    case maxPool2d = "max_pool2d"
+    case dropout
+
+    /// Keras's class name, as `GET /model` gives each layer's `type`.
+    public var kerasClass: String {
+        switch self {
+        case .dense: "Dense"
+        case .conv2d: "Conv2D"
+        case .maxPool2d: "MaxPooling2D"
+        case .dropout: "Dropout"
+        }
+    }
+
+    /// The stem of Keras's layer names (`conv2d_2`, `max_pooling2d_1`).
+    public var kerasName: String { self == .maxPool2d ? "max_pooling2d" : rawValue }
 }

@@ -1,9 +1,18 @@
-/// A layer to be made with fresh weights: what `digits train --layers` describes.
+/// A layer described by its shape alone, before it has weights: what `--layers` says, to `digits train`
+/// (which gives it fresh weights) and to `digits import` (which takes them from a Keras archive).
 public enum LayerPlan: Equatable, Sendable {
     case dense(units: Int, activation: Activation)
-    case convolution(channels: Int, kernelSize: Int, padding: Padding, activation: Activation)
+    case convolution(filters: Int, kernelSize: Int, padding: Padding, activation: Activation)
     case maxPool
     case dropout(rate: Float)
+
+    /// Whether the layer has weights (dense and convolution layers; each takes one Wn of an import).
+    public var hasWeights: Bool {
+        switch self {
+        case .dense, .convolution: true
+        case .maxPool, .dropout: false
+        }
+    }
 }
 
 /// What a layer reads: a flat vector, or feature maps.
@@ -15,6 +24,17 @@ public enum LayerInput: Equatable, Sendable {
         switch self {
         case .flat(let count): count
         case .maps(let maps): maps.count
+        }
+    }
+
+    /// What a model's `input_shape` gives its first layer: one channel of maps for two sizes (rows,
+    /// columns), channels x rows x columns for three, a flat vector otherwise. The sizes must be positive
+    /// and their product at most ``Model/maximumInputSize`` (``Model/inputSize(of:)``).
+    public init(shape: [Int]) {
+        switch shape.count {
+        case 2: self = .maps(FeatureMapShape(channels: 1, height: shape[0], width: shape[1]))
+        case 3: self = .maps(FeatureMapShape(channels: shape[0], height: shape[1], width: shape[2]))
+        default: self = .flat(shape.reduce(1, *))
         }
     }
 }
@@ -43,66 +63,65 @@ extension Network {
                         inputSize: inputs, units: units, activation: activation,
                         weights: glorot(fanIn: inputs, fanOut: units, count: inputs * units),
                         bias: [Float](repeating: 0, count: units)))
-            case .convolution(let channels, let size, let padding, let activation):
+            case .convolution(let filters, let size, let padding, let activation):
                 guard case .maps(let maps) = current else { preconditionFailure("a convolution needs feature maps") }
                 let area = size * size
                 layer = .convolution(
                     Conv2DLayer(
-                        input: maps, outputChannels: channels, kernelSize: size, padding: padding,
+                        input: maps, filters: filters, kernelSize: size, padding: padding,
                         activation: activation,
                         weights: glorot(
-                            fanIn: maps.channels * area, fanOut: channels * area, count: channels * maps.channels * area
-                        ),
-                        bias: [Float](repeating: 0, count: channels)))
+                            fanIn: maps.channels * area, fanOut: filters * area, count: filters * maps.channels * area),
+                        bias: [Float](repeating: 0, count: filters)))
             case .maxPool:
                 guard case .maps(let maps) = current else { preconditionFailure("pooling needs feature maps") }
                 layer = .maxPool(MaxPool2DLayer(input: maps))
             case .dropout(let rate):
-                if case .maps(let maps) = current {
-                    layer = .dropout(DropoutLayer(rate: rate, count: maps.count, maps: maps))
-                } else {
-                    layer = .dropout(DropoutLayer(rate: rate, count: current.count))
-                }
+                layer = .dropout(DropoutLayer(rate: rate, over: current))
             }
             layers.append(layer)
-            current = layer.outputMaps.map(LayerInput.maps) ?? .flat(layer.outputCount)
+            current = layer.output
         }
         self.init(layers: layers)
     }
 
-    /// Why `plan` cannot be built over `input`, in the words of a `--layers` flag; nil when it can.
+    /// Why `plan` cannot be built over `input`, in the words of a `--layers` flag; nil when it can. The
+    /// checks and the cost bound are a model file's (``NetworkCost``).
     public static func checkedPlan(_ plan: [LayerPlan], input: LayerInput) -> String? {
         guard !plan.isEmpty else { return "a network needs at least one layer" }
         var current = input
+        var cost = NetworkCost()
         for (index, step) in plan.enumerated() {
             let place = "layer \(index + 1)"
+            let flatAdvice =
+                index == 0
+                ? "the input is a flat vector; give a two-dimensional input shape"
+                : "put it before the first dense layer"
             do throws(LayerShapeError) {
                 switch step {
                 case .dense(let units, _):
                     guard units >= 1 else { return "\(place): a dense layer needs at least 1 unit" }
-                    let (weights, overflow) = units.multipliedReportingOverflow(by: current.count)
-                    guard !overflow, weights <= FeatureMapShape.maximumCount else {
-                        return "\(place): \(units) units over \(current.count) inputs are too many weights"
-                    }
+                    try cost.add(NetworkCost.dense(inputs: current.count, units: units))
                     current = .flat(units)
-                case .convolution(let channels, let size, let padding, let activation):
+                case .convolution(let filters, let size, let padding, let activation):
                     guard case .maps(let maps) = current else {
-                        return "\(place): a convolution needs feature maps; put it before the first dense layer"
+                        return "\(place): a convolution needs feature maps; \(flatAdvice)"
                     }
                     try Conv2DLayer.checkShape(
-                        input: maps, outputChannels: channels, kernelSize: size, padding: padding,
-                        activation: activation)
-                    let shrink = padding == .same ? 0 : size - 1
-                    let output = FeatureMapShape(
-                        channels: channels, height: maps.height - shrink, width: maps.width - shrink)
-                    current = .maps(output)
+                        input: maps, filters: filters, kernelSize: size, padding: padding, activation: activation)
+                    try cost.add(
+                        NetworkCost.convolution(input: maps, filters: filters, kernelSize: size, padding: padding))
+                    current = .maps(
+                        Conv2DLayer.outputShape(input: maps, filters: filters, kernelSize: size, padding: padding))
                 case .maxPool:
                     guard case .maps(let maps) = current else {
-                        return "\(place): pooling needs feature maps; put it before the first dense layer"
+                        return "\(place): pooling needs feature maps; \(flatAdvice)"
                     }
+                    try cost.add(maps.count)
                     current = .maps(try MaxPool2DLayer.checked(input: maps).output)
                 case .dropout(let rate):
-                    _ = try DropoutLayer.checked(rate: rate, count: current.count, maps: nil)
+                    _ = try DropoutLayer.checked(rate: rate, over: current)
+                    try cost.add(current.count)
                 }
             } catch {
                 return "\(place): \(error)"

@@ -3,16 +3,23 @@
 ///
 ///     q = round(w / s) clamped to [−127, 127],   w ≈ q · s
 ///
-/// so the largest weight of every row is exact and each is off by at most s / 2. Biases and activations
+/// so each weight is off by at most s / 2 (the largest by at most a rounding of the product q · s). Biases and activations
 /// stay Float32: the bias is a tiny share of the parameters, and activations quantized would need
 /// calibration data for a gain this model's size does not call for. A model file stores q (one byte) and s.
 public enum Int8Quantization {
     /// q and s for one row.
     static func quantize(_ row: ArraySlice<Float>) -> (values: [Int8], scale: Float) {
         let largest = row.reduce(0) { max($0, abs($1)) }
-        guard largest > 0 else { return ([Int8](repeating: 0, count: row.count), 1) }
         let scale = largest / 127
-        return (row.map { Int8(max(-127, min(127, ($0 / scale).rounded()))) }, scale)
+        // A row of zeros, or of weights so small (below about 1e-36) that s would not be a normal number:
+        // zeros, with a scale of 1 that every reader accepts.
+        guard scale.isNormal else { return ([Int8](repeating: 0, count: row.count), 1) }
+        return (row.map { value($0, scale: scale) }, scale)
+    }
+
+    /// q for one weight: round(w / s), clamped to the symmetric range.
+    static func value(_ weight: Float, scale: Float) -> Int8 {
+        Int8(max(-127, min(127, (weight / scale).rounded())))
     }
 
     /// The weights q · s of rows of `rowLength` values, one scale per row.
@@ -35,7 +42,7 @@ public enum Int8Quantization {
     /// The stored q of weights that are q · s (``DenseLayer/weightScales``).
     static func storedValues(_ weights: [Float], scales: [Float]) -> [Int8] {
         let rowLength = weights.count / scales.count
-        return weights.enumerated().map { Int8(max(-127, min(127, ($1 / scales[$0 / rowLength]).rounded()))) }
+        return weights.enumerated().map { value($1, scale: scales[$0 / rowLength]) }
     }
 }
 
@@ -65,12 +72,6 @@ extension Network {
 
     /// Whether any layer's weights are int8 times a scale.
     public var isQuantized: Bool {
-        layers.contains { layer in
-            switch layer {
-            case .dense(let dense): dense.weightScales != nil
-            case .convolution(let conv): conv.weightScales != nil
-            case .maxPool, .dropout: false
-            }
-        }
+        layers.contains { $0.weightScales != nil }
     }
 }

@@ -16,9 +16,10 @@ public struct TrainingOptions: Sendable, Equatable {
     /// thickened or thinned): it teaches a network the tolerance to untidy digits that it does not have by
     /// construction.
     public var augmentation = Augmentation()
-    /// Training images are split into this many parts per mini-batch, whose gradients are computed on as
-    /// many threads and then summed in a fixed order: the result does not depend on the count of cores.
-    public var threads: Int = 2
+    /// Each mini-batch is split into this many parts, whose gradients are computed side by side (Dispatch
+    /// runs them on the cores there are) and then summed in a fixed order: the result depends on the part
+    /// count, never on the machine's cores or on scheduling.
+    public var gradientParts: Int = 2
     /// The images' height and width, needed to transform them.
     public var imageShape: (rows: Int, columns: Int) = (20, 20)
 
@@ -29,7 +30,7 @@ public struct TrainingOptions: Sendable, Equatable {
 
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.epochs == rhs.epochs && lhs.batchSize == rhs.batchSize && lhs.learningRate == rhs.learningRate
-            && lhs.seed == rhs.seed && lhs.augmentation == rhs.augmentation && lhs.threads == rhs.threads
+            && lhs.seed == rhs.seed && lhs.augmentation == rhs.augmentation && lhs.gradientParts == rhs.gradientParts
             && lhs.schedule == rhs.schedule
             && lhs.imageShape == rhs.imageShape
     }
@@ -92,7 +93,9 @@ public struct Trainer: Sendable {
         guard options.learningRate > 0, options.learningRate.isFinite else {
             throw .invalidOption("learning rate must be a positive number; got \(options.learningRate)")
         }
-        guard (1...64).contains(options.threads) else { throw .invalidOption("threads must be from 1 to 64") }
+        guard (1...64).contains(options.gradientParts) else {
+            throw .invalidOption("gradient parts must be from 1 to 64; got \(options.gradientParts)")
+        }
         if let problem = options.augmentation.problem { throw .invalidOption("augmentation: \(problem)") }
         guard case .dense(let output) = network.layers[network.layers.count - 1] else {
             throw .unsuitableNetwork("the output layer must be dense")
@@ -150,7 +153,7 @@ public struct Trainer: Sendable {
             let masks = dropoutMasks(count: batch.count)
             let result = Self.gradients(
                 of: network, loss: loss, pixels: batchPixels, labels: Array(batchLabels[0..<batch.count]),
-                masks: masks, threads: options.threads)
+                masks: masks, parts: options.gradientParts)
             totalLoss += result.loss * Double(batch.count)
             correct += result.correct
             optimizer.beginStep()
@@ -176,15 +179,16 @@ public struct Trainer: Sendable {
 
     /// The gradients of the mean loss over a batch with respect to every weight and bias (empty for layers
     /// without parameters), plus the batch's mean loss and correct count, with the batch split into
-    /// `threads` parts computed side by side and summed in order.
+    /// `parts` parts computed side by side and summed in order.
     ///
     /// `pixels` may be longer than the batch; only the first `labels.count` images are used. `masks` holds
     /// each dropout layer's mask for the whole batch (none: dropout is the identity).
     static func gradients(
-        of network: Network, loss: Loss, pixels: [Float], labels: [Int], masks: [[Float]?] = [], threads: Int = 1
+        of network: Network, loss: Loss, pixels: [Float], labels: [Int], masks: [[Float]?] = [],
+        parts requested: Int = 1
     ) -> (loss: Double, correct: Int, weights: [[Float]], bias: [[Float]]) {
         let count = labels.count
-        let parts = max(1, min(threads, count))
+        let parts = max(1, min(requested, count))
         let bounds = (0...parts).map { $0 * count / parts }
         let results = ParallelResults<PartGradients>(count: parts)
         DispatchQueue.concurrentPerform(iterations: parts) { part in

@@ -71,8 +71,8 @@ enum ModelRepository {
     static let modelFileName = "model.json"
     static let configFileName = "config.json"
     /// A model file larger than this is refused before it is read: its parse tree takes about ten times its
-    /// size, and a replica's memory limit is 512 MiB. The bundled models are 0.1 and 1.6 MB; 16 MiB holds
-    /// about 1.3 million parameters, as text.
+    /// size, and a replica's memory limit is 512 MiB. The bundled models are 17 KB (int8) to 1.8 MB; 16 MiB
+    /// holds about 1.3 million parameters as text, or about 12 million as int8.
     static let maximumModelFileBytes = 16 * 1024 * 1024
     /// The largest version number (Triton's are 64-bit; ours fit in any JSON reader).
     static let maximumVersion = 1 << 53

@@ -57,6 +57,8 @@ e = np.exp(z - z.max(axis=1, keepdims=True))
 y = e / e.sum(axis=1, keepdims=True)
 np.savez("keras_stored.npz", W1=W1, b1=b1, W2=W2, b2=b2)
 np.savez_compressed("keras_deflate.npz", W1=W1, b1=b1, W2=W2, b2=b2)
+# A layer's arrays missing in the middle: W1 and W3 without W2.
+np.savez("keras_gap.npz", W1=W1, b1=b1, W3=W2, b3=b2)
 json.dump({"inputs": x.tolist(), "outputs": y.tolist()}, open("keras_expected.json", "w"))
 
 # A compressed archive with one byte of its deflate stream changed, and one whose CRC is wrong.

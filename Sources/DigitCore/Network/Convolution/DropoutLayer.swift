@@ -21,6 +21,14 @@ public struct DropoutLayer: Equatable, Sendable {
         self.maps = maps
     }
 
+    /// A dropout over what a layer reads: its maps, or its flat values.
+    public init(rate: Float, over input: LayerInput) {
+        switch input {
+        case .maps(let maps): self.init(rate: rate, count: maps.count, maps: maps)
+        case .flat(let count): self.init(rate: rate, count: count)
+        }
+    }
+
     /// A mask for `count` values, drawn from `generator` (seeded: training stays reproducible).
     public func mask(count: Int, generator: inout SeededGenerator) -> [Float] {
         let kept = 1 / (1 - rate)

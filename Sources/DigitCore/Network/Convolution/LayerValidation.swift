@@ -30,15 +30,11 @@ extension FeatureMapShape {
 }
 
 extension Conv2DLayer {
-    /// The most multiply-adds one sample may cost in one layer: about a tenth of a second of one core.
-    /// Far above any digit model (the wide CNN's largest layer is about 3 million), it keeps a
-    /// small hostile file from asking for hours of work per request.
-    public static let maximumMultiplyAdds = 100_000_000
-
     /// Checks everything but the numbers: a reader calls it before reading any weight, so that a file asking
-    /// for an impossible or too costly layer is refused before its weights are parsed.
+    /// for an impossible or too costly layer is refused before its weights are parsed. One layer may cost
+    /// no more than a whole network may (``NetworkCost``), which the reader then adds up.
     public static func checkShape(
-        input: FeatureMapShape, outputChannels: Int, kernelSize: Int, padding: Padding, activation: Activation
+        input: FeatureMapShape, filters: Int, kernelSize: Int, padding: Padding, activation: Activation
     ) throws(LayerShapeError) {
         guard kernelSizes.contains(kernelSize) else {
             throw LayerShapeError("the kernel must be 3x3 or 5x5; got \(kernelSize)x\(kernelSize)")
@@ -53,44 +49,40 @@ extension Conv2DLayer {
         }
         let shrink = padding == .same ? 0 : kernelSize - 1
         let output = try FeatureMapShape.checked(
-            channels: outputChannels, height: input.height - shrink, width: input.width - shrink)
+            channels: filters, height: input.height - shrink, width: input.width - shrink)
         // K·C·R·R weights, and K·C·R·R·H′·W′ multiply-adds per sample, without overflow.
+        let maximum = NetworkCost.maximumPerImage
         let (perOutput, overflow1) = (input.channels * kernelSize * kernelSize).multipliedReportingOverflow(
-            by: outputChannels)
+            by: filters)
         let (work, overflow2) = perOutput.multipliedReportingOverflow(by: output.height * output.width)
-        guard !overflow1, !overflow2, work <= maximumMultiplyAdds else {
+        guard !overflow1, !overflow2, work <= maximum else {
             throw LayerShapeError(
-                "\(outputChannels) channels of \(kernelSize)x\(kernelSize) over \(input) cost more than \(maximumMultiplyAdds) multiply-adds per image"
+                "\(filters) filters of \(kernelSize)x\(kernelSize) over \(input) cost more than \(maximum) multiply-adds per image"
             )
         }
     }
 
-    /// A layer from untrusted numbers (a model file's): every precondition of ``init(input:outputChannels:kernelSize:padding:activation:weights:bias:)``
-    /// checked and refused with what is wrong, and the work per sample bounded.
+    /// A layer from untrusted numbers (a model file's): every precondition of ``init(input:filters:kernelSize:padding:activation:weights:bias:)``
+    /// checked and refused with what is wrong, and the work per sample bounded. The numbers are the
+    /// model's to check (``Model/validate()`` names a non-finite one by its row and column).
     public static func checked(
-        input: FeatureMapShape, outputChannels: Int, kernelSize: Int, padding: Padding, activation: Activation,
+        input: FeatureMapShape, filters: Int, kernelSize: Int, padding: Padding, activation: Activation,
         weights: [Float], bias: [Float]
     ) throws(LayerShapeError) -> Conv2DLayer {
         try checkShape(
-            input: input, outputChannels: outputChannels, kernelSize: kernelSize, padding: padding,
+            input: input, filters: filters, kernelSize: kernelSize, padding: padding,
             activation: activation)
-        let perOutput = outputChannels * input.channels * kernelSize * kernelSize
+        let perOutput = filters * input.channels * kernelSize * kernelSize
         guard weights.count == perOutput else {
             throw LayerShapeError(
-                "has \(weights.count) weights; expected \(perOutput) (\(outputChannels) x \(input.channels) x \(kernelSize) x \(kernelSize))"
+                "has \(weights.count) weights; expected \(perOutput) (\(filters) x \(input.channels) x \(kernelSize) x \(kernelSize))"
             )
         }
-        guard bias.count == outputChannels else {
-            throw LayerShapeError("has \(bias.count) biases; expected \(outputChannels), one per output channel")
-        }
-        if let index = weights.firstIndex(where: { !$0.isFinite }) {
-            throw LayerShapeError("weight \(index) is \(weights[index]); every weight must be finite")
-        }
-        if let index = bias.firstIndex(where: { !$0.isFinite }) {
-            throw LayerShapeError("bias \(index) is \(bias[index]); every bias must be finite")
+        guard bias.count == filters else {
+            throw LayerShapeError("has \(bias.count) biases; expected \(filters), one per output channel")
         }
         return Conv2DLayer(
-            input: input, outputChannels: outputChannels, kernelSize: kernelSize, padding: padding,
+            input: input, filters: filters, kernelSize: kernelSize, padding: padding,
             activation: activation, weights: weights, bias: bias)
     }
 }
@@ -107,11 +99,10 @@ extension MaxPool2DLayer {
 
 extension DropoutLayer {
     /// A dropout layer from an untrusted rate.
-    public static func checked(rate: Float, count: Int, maps: FeatureMapShape?) throws(LayerShapeError) -> DropoutLayer
-    {
+    public static func checked(rate: Float, over input: LayerInput) throws(LayerShapeError) -> DropoutLayer {
         guard rate.isFinite, rate >= 0, rate < 1 else {
             throw LayerShapeError("a dropout rate is from 0 up to, not including, 1; got \(rate)")
         }
-        return DropoutLayer(rate: rate, count: count, maps: maps)
+        return DropoutLayer(rate: rate, over: input)
     }
 }
