@@ -67,25 +67,18 @@ extension Network {
         if let problem = Self.checkedPlan(plan, input: input) { throw .unsuitableLayers(problem) }
         let arrays = try Self.weightedLayerCount(in: archive)
         guard arrays > 0 else { throw .noLayers(available: archive.names) }
-        let planned = plan.filter {
-            if case .dense = $0 { true } else if case .convolution = $0 { true } else { false }
-        }
+        let planned = plan.filter(\.hasWeights)
         guard planned.count == arrays else { throw .layerCount(planned: planned.count, arrays: arrays) }
-        var current = input
-        var number = 0
-        var layers: [Layer] = []
-        for step in plan {
-            let layer: Layer
+        try self.init(input: input, plan: plan) { (number, step, current) throws(KerasImportError) in
+            let (kernel, bias) = try Self.arrays(number, in: archive)
+            let values = kernel.floats()
             switch step {
-            case .dense(let units, let activation):
-                number += 1
-                let (kernel, bias) = try Self.arrays(number, in: archive)
+            case .dense(let units, _):
                 let inputs = current.count
                 guard kernel.shape == [inputs, units] else {
                     throw .kernelShape(layer: number, shape: kernel.shape, inputs: inputs)
                 }
                 guard bias.shape == [units] else { throw .biasShape(layer: number, shape: bias.shape, units: units) }
-                let values = kernel.floats()
                 var weights = [Float](repeating: 0, count: units * inputs)
                 for ours in 0..<inputs {
                     let theirs: Int
@@ -97,15 +90,11 @@ extension Network {
                     }
                     for unit in 0..<units { weights[unit * inputs + ours] = values[theirs * units + unit] }
                 }
-                layer = .dense(
-                    DenseLayer(
-                        inputSize: inputs, units: units, activation: activation, weights: weights, bias: bias.floats()))
-            case .convolution(let filters, let size, let padding, let activation):
-                number += 1
+                return (weights, bias.floats())
+            case .convolution(let filters, let size, _, _):
                 guard case .maps(let maps) = current else {
                     preconditionFailure("checkedPlan lets no such plan through")
                 }
-                let (kernel, bias) = try Self.arrays(number, in: archive)
                 let expected = [size, size, maps.channels, filters]
                 guard kernel.shape == expected else {
                     throw .convolutionKernelShape(layer: number, shape: kernel.shape, expected: expected)
@@ -113,7 +102,6 @@ extension Network {
                 guard bias.shape == [filters] else {
                     throw .biasShape(layer: number, shape: bias.shape, units: filters)
                 }
-                let values = kernel.floats()
                 let channels = maps.channels
                 var weights = [Float](repeating: 0, count: values.count)
                 for k in 0..<filters {
@@ -126,23 +114,11 @@ extension Network {
                         }
                     }
                 }
-                layer = .convolution(
-                    Conv2DLayer(
-                        input: maps, filters: filters, kernelSize: size, padding: padding,
-                        activation: activation,
-                        weights: weights, bias: bias.floats()))
-            case .maxPool:
-                guard case .maps(let maps) = current else {
-                    preconditionFailure("checkedPlan lets no such plan through")
-                }
-                layer = .maxPool(MaxPool2DLayer(input: maps))
-            case .dropout(let rate):
-                layer = .dropout(DropoutLayer(rate: rate, over: current))
+                return (weights, bias.floats())
+            case .maxPool, .dropout:
+                preconditionFailure("pooling and dropout have no weights")
             }
-            layers.append(layer)
-            current = layer.output
         }
-        self.init(layers: layers)
     }
 
     /// How many of W1, W2, ... the archive holds, counting from W1; a Wn after a gap (W3 without W2) is

@@ -47,32 +47,52 @@ extension Network {
     /// The caller guarantees that the plan fits its input (``checkedPlan(_:input:)`` says why one does not).
     public init(input: LayerInput, architecture: [LayerPlan], seed: UInt64) {
         var generator = SeededGenerator(seed: seed)
-        func glorot(fanIn: Int, fanOut: Int, count: Int) -> [Float] {
+        self.init(input: input, plan: architecture) { _, step, input in
+            // The fans, and the rows (units or filters) of fan-in weights each.
+            let (fanIn, fanOut, rows): (Int, Int, Int)
+            switch step {
+            case .dense(let units, _):
+                (fanIn, fanOut, rows) = (input.count, units, units)
+            case .convolution(let filters, let size, _, _):
+                guard case .maps(let maps) = input else { preconditionFailure("a convolution needs feature maps") }
+                (fanIn, fanOut, rows) = (maps.channels * size * size, filters * size * size, filters)
+            case .maxPool, .dropout:
+                preconditionFailure("pooling and dropout have no weights")
+            }
             let limit = (6 / Float(fanIn + fanOut)).squareRoot()
-            return (0..<count).map { _ in (generator.nextUnitFloat() * 2 - 1) * limit }
+            let weights = (0..<fanIn * rows).map { _ in (generator.nextUnitFloat() * 2 - 1) * limit }
+            return (weights, [Float](repeating: 0, count: rows))
         }
+    }
+
+    /// Builds `plan`'s layers over `input`. `parameters` gives each layer with weights its weights (in
+    /// ``DenseLayer``'s or ``Conv2DLayer``'s order) and bias, from the layer's number among those with
+    /// weights (from 1), its plan and what it reads; the one way both fresh and imported networks are made.
+    /// The caller guarantees that the plan fits its input and that the arrays have the layers' sizes.
+    init<Failure: Error>(
+        input: LayerInput, plan: [LayerPlan],
+        parameters: (Int, LayerPlan, LayerInput) throws(Failure) -> (weights: [Float], bias: [Float])
+    ) throws(Failure) {
         var current = input
+        var number = 0
         var layers: [Layer] = []
-        for plan in architecture {
+        for step in plan {
             let layer: Layer
-            switch plan {
+            switch step {
             case .dense(let units, let activation):
-                let inputs = current.count
+                number += 1
+                let (weights, bias) = try parameters(number, step, current)
                 layer = .dense(
                     DenseLayer(
-                        inputSize: inputs, units: units, activation: activation,
-                        weights: glorot(fanIn: inputs, fanOut: units, count: inputs * units),
-                        bias: [Float](repeating: 0, count: units)))
+                        inputSize: current.count, units: units, activation: activation, weights: weights, bias: bias))
             case .convolution(let filters, let size, let padding, let activation):
                 guard case .maps(let maps) = current else { preconditionFailure("a convolution needs feature maps") }
-                let area = size * size
+                number += 1
+                let (weights, bias) = try parameters(number, step, current)
                 layer = .convolution(
                     Conv2DLayer(
-                        input: maps, filters: filters, kernelSize: size, padding: padding,
-                        activation: activation,
-                        weights: glorot(
-                            fanIn: maps.channels * area, fanOut: filters * area, count: filters * maps.channels * area),
-                        bias: [Float](repeating: 0, count: filters)))
+                        input: maps, filters: filters, kernelSize: size, padding: padding, activation: activation,
+                        weights: weights, bias: bias))
             case .maxPool:
                 guard case .maps(let maps) = current else { preconditionFailure("pooling needs feature maps") }
                 layer = .maxPool(MaxPool2DLayer(input: maps))
