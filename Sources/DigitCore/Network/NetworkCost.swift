@@ -41,15 +41,4 @@ public struct NetworkCost: Sendable {
         let unrolled = input.channels * kernelSize * kernelSize * output.height * output.width
         return unrolled * (filters + 1)
     }
-
-    /// A layer's cost, once it is built.
-    public static func of(_ layer: Layer) -> Int {
-        switch layer {
-        case .dense(let layer): dense(inputs: layer.inputSize, units: layer.units)
-        case .convolution(let conv):
-            convolution(input: conv.input, filters: conv.filters, kernelSize: conv.kernelSize, padding: conv.padding)
-        case .maxPool(let pool): pool.input.count
-        case .dropout(let dropout): dropout.count
-        }
-    }
 }
