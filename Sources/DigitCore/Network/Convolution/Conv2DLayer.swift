@@ -9,7 +9,7 @@
 /// `weights` is [K][C][R][R] row-major ("OIHW": `weights[((k * C + c) * R + u) * R + v]`); Keras stores
 /// [R][R][C][K] ("HWIO"), which an import reorders. A kernel's weights are contiguous and in the order of an
 /// unrolled receptive field, which is what lets ``forward(_:count:into:)`` run as dot products.
-public struct Conv2DLayer: Equatable, Sendable {
+public struct Conv2DLayer: FeatureMapLayer, Equatable, Sendable {
     public let input: FeatureMapShape
     public let filters: Int
     /// R: 3 or 5.
@@ -71,16 +71,6 @@ public struct Conv2DLayer: Equatable, Sendable {
     /// L = C·R·R: the length of one output position's receptive field, a row of the unrolled input.
     var fieldLength: Int { input.channels * kernelSize * kernelSize }
 
-    /// The outputs for `count` samples stored one after another (`count × input.count` values).
-    public func forward(_ inputs: [Float], count: Int) -> [Float] {
-        precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
-        var outputs = [Float](repeating: 0, count: count * output.count)
-        inputs.withUnsafeBufferPointer { x in
-            outputs.withUnsafeMutableBufferPointer { y in forward(x.baseAddress!, count: count, into: y.baseAddress!) }
-        }
-        return outputs
-    }
-
     /// The most values of the unrolled input held at once (1 MB): positions are unrolled in blocks of as
     /// many rows as fit, so that a layer with a large field or many positions needs no more scratch.
     static let unrolledValues = 1 << 18
@@ -96,7 +86,7 @@ public struct Conv2DLayer: Equatable, Sendable {
     /// border), so that each output value is one contiguous dot product of a kernel with a row, four kernels
     /// sharing each row's loads (``VectorMath/dot4(rows:stride:_:count:)``). Measured against a direct loop
     /// over the kernel's taps with bounds tests, on the bundled CNN's layers: see `Benchmarks/README.md`.
-    func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+    public func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
         let (positions, length, block) = (output.height * output.width, fieldLength, positionsPerBlock)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: block * length) { columns in
             let rows = columns.baseAddress!

@@ -32,3 +32,24 @@ public enum Padding: String, Sendable, CaseIterable {
     /// Zeros around the input, (kernel − 1) / 2 on each side: the output is as large as the input.
     case same
 }
+
+/// A layer from feature maps to feature maps (convolution, pooling), whose forward pass works on raw
+/// buffers; the form over arrays is written once, here.
+public protocol FeatureMapLayer {
+    var input: FeatureMapShape { get }
+    var output: FeatureMapShape { get }
+    /// The outputs of `count` samples stored one after another in `x`, written into `y`.
+    func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>)
+}
+
+extension FeatureMapLayer {
+    /// The outputs for `count` samples stored one after another (`count × input.count` values).
+    public func forward(_ inputs: [Float], count: Int) -> [Float] {
+        precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
+        var outputs = [Float](repeating: 0, count: count * output.count)
+        inputs.withUnsafeBufferPointer { x in
+            outputs.withUnsafeMutableBufferPointer { y in forward(x.baseAddress!, count: count, into: y.baseAddress!) }
+        }
+        return outputs
+    }
+}

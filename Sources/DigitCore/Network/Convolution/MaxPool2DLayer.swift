@@ -5,7 +5,7 @@
 /// An odd last row or column is dropped (Keras's `valid` padding). It has no parameters; its gradient goes
 /// whole to the input that was the maximum (the first of equal ones, in row-major order) and is 0 for the
 /// other three.
-public struct MaxPool2DLayer: Equatable, Sendable {
+public struct MaxPool2DLayer: FeatureMapLayer, Equatable, Sendable {
     public let input: FeatureMapShape
 
     public init(input: FeatureMapShape) {
@@ -17,18 +17,8 @@ public struct MaxPool2DLayer: Equatable, Sendable {
         FeatureMapShape(channels: input.channels, height: input.height / 2, width: input.width / 2)
     }
 
-    /// The outputs for `count` samples stored one after another.
-    public func forward(_ inputs: [Float], count: Int) -> [Float] {
-        precondition(inputs.count == count * input.count, "inputs must hold count × input.count values")
-        var outputs = [Float](repeating: 0, count: count * output.count)
-        inputs.withUnsafeBufferPointer { x in
-            outputs.withUnsafeMutableBufferPointer { y in forward(x.baseAddress!, count: count, into: y.baseAddress!) }
-        }
-        return outputs
-    }
-
     /// The forward pass over raw buffers.
-    func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
+    public func forward(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
         let output = self.output
         for sample in 0..<count {
             for c in 0..<input.channels {
