@@ -18,6 +18,12 @@ let package = Package(
     targets: [
         /// The system zlib, used to inflate deflate-compressed `.npz` entries.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        /// The system libpng and libjpeg (libjpeg-turbo), which decode the pictures sent to `/predict`.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        /// A small C shim over both: their error callbacks must not return, so they longjmp back into C
+        /// (never over Swift frames) and the failure comes out as a status and a message.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
         /// JSON (RFC 8259): the one parser, the one writer and the typed reader of fields with paths. Used by
         /// the model file, the HTTP server's error bodies, the service and the command line.
         .target(name: "JSON"),
@@ -25,7 +31,7 @@ let package = Package(
         /// SIMD code runs the convolutions about a hundred times slower, so that every test which loads the
         /// bundled CNN (evaluated with its robustness table at load) would take minutes.
         .target(
-            name: "DigitCore", dependencies: ["CZlib", "JSON"],
+            name: "DigitCore", dependencies: ["CImageCodecs", "CZlib", "JSON"],
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         /// Linux's epoll and eventfd, which Swift's Glibc module leaves out.
         .systemLibrary(name: "CLinux"),

@@ -1,0 +1,48 @@
+/// The picture formats a digit may be sent in.
+public enum ImageFormat: String, Sendable, CaseIterable {
+    case png = "PNG"
+    case jpeg = "JPEG"
+    /// Binary PGM (`P5`), the simplest grey format: a text header and the samples.
+    case pgm = "PGM"
+
+    /// The media type a request declares it with.
+    public var mediaType: String {
+        switch self {
+        case .png: "image/png"
+        case .jpeg: "image/jpeg"
+        case .pgm: "image/x-portable-graymap"
+        }
+    }
+
+    /// The format of a declared media type (its parameters ignored, letter case too); `image/jpg`, a common
+    /// misspelling, and `image/pjpeg`, an old browser's progressive JPEG, are JPEG.
+    public init?(mediaType: String) {
+        // A media type holds no spaces; those around it are dropped with them.
+        let type = mediaType.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" }
+        switch type.lowercased() {
+        case "image/png": self = .png
+        case "image/jpeg", "image/jpg", "image/pjpeg": self = .jpeg
+        case "image/x-portable-graymap", "image/x-portable-anymap": self = .pgm
+        default: return nil
+        }
+    }
+
+    /// The format whose signature `bytes` begin with.
+    public init?(sniffing bytes: some Collection<UInt8>) {
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else if bytes.starts(with: Array("P5".utf8)) {
+            self = .pgm
+        } else {
+            return nil
+        }
+    }
+
+    /// "image/png, image/jpeg or image/x-portable-graymap", for messages.
+    public static var mediaTypeList: String {
+        let types = allCases.map(\.mediaType)
+        return types.dropLast().joined(separator: ", ") + " or " + types.last!
+    }
+}
