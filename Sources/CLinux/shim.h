@@ -1,4 +1,8 @@
 // Linux interfaces that Swift's Glibc module does not include: epoll, which the event loops wait on,
-// and eventfd, which wakes a loop from another thread.
+// eventfd, which wakes a loop from another thread, and memmem (a GNU extension), which finds a
+// multipart body's boundaries in linear time.
+#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+
+void *memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);

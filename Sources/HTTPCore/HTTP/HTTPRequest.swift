@@ -55,6 +55,17 @@ public struct HTTPRequestHead: Sendable, Equatable {
         target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
     }
 
+    /// The value of the first `name=value` pair of the query named `name` (`""` for a bare `name`), as sent:
+    /// no percent-decoding, which the names and values a service compares against do not need.
+    public func queryParameter(_ name: String) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0] == name { return parts.count == 2 ? String(parts[1]) : "" }
+        }
+        return nil
+    }
+
     /// Whether the client wants the connection kept open after the response: by default in HTTP/1.1
     /// unless it sent `Connection: close`, and in HTTP/1.0 only if it sent `Connection: keep-alive`.
     public var wantsKeepAlive: Bool {

@@ -4,6 +4,9 @@ public enum HandlerExecution: Sendable, Equatable {
     case inline
     /// On Dispatch's worker threads (the default): a slow or blocking handler stalls nobody else.
     case offloaded
+    /// Inline, unless the request's `Content-Type` begins with `prefix` (letter case ignored): for a route
+    /// whose usual body is cheap to read and whose other bodies are not (`image/` for pictures to decode).
+    case inlineUnlessContentType(prefix: String)
 }
 
 /// What answers requests: the application side of the server.

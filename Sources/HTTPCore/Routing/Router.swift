@@ -89,7 +89,12 @@ public struct Router: HTTPResponder {
         request.routePattern = route.pattern
         request.match = .route(index)
         let method = request.method == "HEAD" ? "GET" : request.method
-        return route.executions[method] ?? .inline
+        switch route.executions[method] ?? .inline {
+        case .inlineUnlessContentType(let prefix):
+            let type = request.headers["Content-Type"]?.lowercased() ?? ""
+            return type.hasPrefix(prefix.lowercased()) ? .offloaded : .inline
+        case let execution: return execution
+        }
     }
 
     /// The index of the route for `path` and the values of its `{name}` segments.
