@@ -12,6 +12,8 @@ public final class DigitService: Sendable {
     let registry: ModelRegistry
     /// Prometheus metrics, served at `GET /metrics`.
     let metrics: ServiceMetrics
+    /// Pictures sent to `/predict` and `/predict/batch`, decoded within the configured limits.
+    let pictures: PictureInput
     private let draining = Atomic<Bool>(false)
     private let logger: Logger
     /// `poll` mode's timer and the SIGHUP source, while watching.
@@ -27,6 +29,7 @@ public final class DigitService: Sendable {
     ) throws(ServiceStartupError) {
         self.configuration = configuration
         self.logger = logger
+        pictures = PictureInput(limits: configuration.imageLimits)
         guard configuration.maxBatchImages >= 1 else {
             throw ServiceStartupError("the maximum batch must be at least 1 image")
         }

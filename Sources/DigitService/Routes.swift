@@ -12,7 +12,9 @@ extension DigitService {
     /// with any served model's, or with the version named after `/versions/`.
     func makeRouter() -> Router {
         var router = Router()
-        router.post("/predict", execution: .inline) { [self] request in try predict(request, on: try defaultModel()) }
+        // A picture costs more to decode than JSON to read (milliseconds for a photo), so it leaves the loop.
+        let single = HandlerExecution.inlineUnlessContentType(prefix: "image/")
+        router.post("/predict", execution: single) { [self] request in try predict(request, on: try defaultModel()) }
         router.post("/predict/batch", execution: .offloaded) { [self] request in
             try predictBatch(request, on: try defaultModel())
         }
@@ -22,7 +24,7 @@ extension DigitService {
         }
         for prefix in ["/models/{name}", "/models/{name}/versions/{version}"] {
             router.get(prefix, execution: .inline) { [self] request in try document(of: try requestedModel(request)) }
-            router.post(prefix + "/predict", execution: .inline) { [self] request in
+            router.post(prefix + "/predict", execution: single) { [self] request in
                 try predict(request, on: try requestedModel(request))
             }
             router.post(prefix + "/predict/batch", execution: .offloaded) { [self] request in
@@ -92,34 +94,111 @@ extension DigitService {
         predictionResponse(served.evaluationBody, from: served)
     }
 
-    /// `POST /predict`: one image.
+    /// `POST /predict`: one image, as JSON or as a picture.
     func predict(_ request: HTTPRequest, on served: ServedModel) throws(HTTPError) -> HTTPResponse {
-        try JSONImageReader.checkContentType(request.headers["Content-Type"])
-        let output = served.model.network.predict(try singleImage(body: request.body, for: served))
+        let includeInput = try Self.includesInput(request)
+        let contentType = request.headers["Content-Type"]
+        let pixels: [Float]
+        if let format = PictureInput.format(declaredBy: contentType) {
+            pixels = try pictures.modelInput(request.body, declared: format)
+        } else {
+            try JSONImageReader.checkContentType(contentType, alternatives: Self.pictureTypes)
+            pixels = try singleImage(body: request.body, for: served)
+        }
+        let output = served.model.network.predict(pixels)
         metrics.predicted(1, by: served)
         var body: [UInt8] = []
-        body.reserveCapacity(64)
-        output.withUnsafeBufferPointer { JSONWriter.write(prediction($0, by: served.model), into: &body) }
+        body.reserveCapacity(includeInput ? 4096 : 64)
+        output.withUnsafeBufferPointer {
+            JSONWriter.write(
+                Self.prediction($0, by: served.model, input: includeInput ? pixels[...] : nil), into: &body)
+        }
         return predictionResponse(body, from: served)
     }
 
-    /// `POST /predict/batch`: many images, answered in order.
+    /// `POST /predict/batch`: many images, answered in order: JSON, or pictures as the parts of a
+    /// `multipart/form-data` body (each answer naming its part's file).
     func predictBatch(_ request: HTTPRequest, on served: ServedModel) throws(HTTPError) -> HTTPResponse {
-        try JSONImageReader.checkContentType(request.headers["Content-Type"])
-        let (pixels, count) = try batch(body: request.body, for: served)
+        let includeInput = try Self.includesInput(request)
+        let contentType = request.headers["Content-Type"]
+        let pixels: [Float]
+        let count: Int
+        var names: [String]?
+        if let boundary = contentType.flatMap(MultipartFormData.boundary(inContentType:)) {
+            let parts = try pictureParts(of: request.body, boundary: boundary)
+            (pixels, count, names) = (parts.pixels, parts.names.count, parts.names)
+        } else {
+            try JSONImageReader.checkContentType(
+                contentType, alternatives: "pictures as the parts of multipart/form-data (curl -F 'image=@digit.png')")
+            (pixels, count) = try batch(body: request.body, for: served)
+        }
         let model = served.model
         let outputs = model.network.predictBatch(pixels, count: count)
         metrics.predicted(count, by: served)
         let width = model.network.outputSize
+        let inputSize = model.network.inputSize
         let predictions: [JSONValue] = outputs.withUnsafeBufferPointer { buffer in
             (0..<count).map { index in
-                prediction(UnsafeBufferPointer(rebasing: buffer[index * width..<(index + 1) * width]), by: model)
+                let answer = Self.prediction(
+                    UnsafeBufferPointer(rebasing: buffer[index * width..<(index + 1) * width]), by: model,
+                    input: includeInput ? pixels[index * inputSize..<(index + 1) * inputSize] : nil)
+                guard let names, case .object(let members) = answer else { return answer }
+                return .object([JSONMember("filename", .string(names[index]))] + members)
             }
         }
         var body: [UInt8] = []
-        body.reserveCapacity(count * (width == 1 ? 48 : 220))
+        body.reserveCapacity(count * (width == 1 ? 48 : 220) * (includeInput ? 20 : 1))
         JSONWriter.write(.object([JSONMember("predictions", .array(predictions))]), into: &body)
         return predictionResponse(body, from: served)
+    }
+
+    /// "image/png, image/jpeg or image/x-portable-graymap pictures", for refusals.
+    static let pictureTypes = "a picture as " + ImageFormat.mediaTypeList
+
+    /// Whether the request asks for the 20 x 20 input the model saw (`?include_input=true`).
+    static func includesInput(_ request: HTTPRequest) throws(HTTPError) -> Bool {
+        switch request.head.queryParameter("include_input") {
+        case nil, "false", "0": return false
+        case "true", "1", "": return true
+        case let value?:
+            throw HTTPError(
+                status: .badRequest, code: "invalid_query",
+                message: "include_input is '\(HTTPError.echo(value))'; it is true or false")
+        }
+    }
+
+    /// The pictures of a multipart body, one per part, in order, each part named by its file (or field).
+    func pictureParts(of body: [UInt8], boundary: String) throws(HTTPError) -> (pixels: [Float], names: [String]) {
+        guard !boundary.isEmpty else {
+            throw HTTPError(
+                status: .badRequest, code: "invalid_multipart",
+                message: "multipart/form-data needs a boundary parameter of 1 to 70 characters (curl -F sets it)")
+        }
+        let form: MultipartFormData
+        do {
+            form = try MultipartFormData(body: body, boundary: boundary, maxParts: configuration.maxBatchImages)
+        } catch {
+            throw error.tooLarge
+                ? .batchTooLarge(count: configuration.maxBatchImages + 1, limit: configuration.maxBatchImages)
+                : HTTPError(status: .badRequest, code: "invalid_multipart", message: "the multipart body: \(error)")
+        }
+        var pixels: [Float] = []
+        pixels.reserveCapacity(form.parts.count * DigitImagePreparation.side * DigitImagePreparation.side)
+        var names: [String] = []
+        for (index, part) in form.parts.enumerated() {
+            let name = part.filename ?? part.name
+            let label = "part \(index + 1) ('\(HTTPError.echo(name))')"
+            let declared = part.contentType.flatMap(ImageFormat.init(mediaType:))
+            if declared == nil, let type = part.contentType, !type.lowercased().hasPrefix("application/octet-stream") {
+                throw HTTPError(
+                    status: .unsupportedMediaType, code: "unsupported_image",
+                    message: "\(label) is \(HTTPError.echo(type)); each part is a picture, \(ImageFormat.mediaTypeList)"
+                )
+            }
+            pixels += try pictures.modelInput(Array(part.content), declared: declared, part: label)
+            names.append(name)
+        }
+        return (pixels, names)
     }
 
     /// The pixels of a `/predict` body: the fast reader's, or, when it declines (always for a mistake), the
@@ -139,16 +218,21 @@ extension DigitService {
 
     /// One prediction. Binary: `predicted_class` and `probability`, P(class 1) as the original reported
     /// it. More classes: `predicted_class`, its `probability` and all `probabilities`.
-    func prediction(_ output: UnsafeBufferPointer<Float>, by model: Model) -> JSONValue {
+    /// With `input`, the 400 values the model read are added as `input`. The answer's one form, for the
+    /// endpoints and `digits predict --json`.
+    public static func prediction(
+        _ output: UnsafeBufferPointer<Float>, by model: Model, input: ArraySlice<Float>? = nil
+    ) -> JSONValue {
         let (index, probability) = Classification.decide(output)
-        let predictedClass = JSONMember("predicted_class", .integer(model.classes[index]))
+        var members = [JSONMember("predicted_class", .integer(model.classes[index]))]
         if model.isBinary {
-            return .object([predictedClass, JSONMember("probability", .float(output[0]))])
+            members.append(JSONMember("probability", .float(output[0])))
+        } else {
+            members.append(JSONMember("probability", .float(probability)))
+            members.append(JSONMember("probabilities", .array(output.map { .float($0) })))
         }
-        return .object([
-            predictedClass, JSONMember("probability", .float(probability)),
-            JSONMember("probabilities", .array(output.map { .float($0) })),
-        ])
+        if let input { members.append(JSONMember("input", .array(input.map { .float($0) }))) }
+        return .object(members)
     }
 }
 

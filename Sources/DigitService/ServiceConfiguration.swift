@@ -1,3 +1,4 @@
+import DigitCore
 import HTTPCore
 
 /// What `digits serve` is told: where the models come from and how they may change, the test split for
@@ -28,8 +29,17 @@ public struct ServiceConfiguration: Sendable {
     public var testLabelsPath = bundledTestLabelsPath
     /// Images per `/predict/batch` or inference request at most (413 above it). Default 10,000.
     public var maxBatchImages = 10_000
+    /// A picture's width and height at most (413 above it, read from its header before decoding).
+    /// Default 4096.
+    public var maxImageSide = 4096
     /// The HTTP server: address, port, limits, timeouts, drain.
     public var http: HTTPServerConfiguration
+
+    /// What decoding one picture may cost: ``maxImageSide``, and its decoded bytes counted against the
+    /// body limit, so that a small file of a huge image is refused before its pixels are allocated.
+    public var imageLimits: ImageLimits {
+        ImageLimits(maxSide: maxImageSide, maxDecodedBytes: http.limits.maxBodyBytes)
+    }
 
     /// ``defaultModel``, or its default.
     public var defaultModelName: String {

@@ -16,13 +16,15 @@ extension HTTPError {
         HTTPError(status: .badRequest, code: "invalid_json", message: message)
     }
 
-    /// 415: the body is declared as something other than JSON.
-    static func unsupportedMediaType(_ contentType: String?) -> HTTPError {
+    /// 415: the body is declared as something other than JSON (or, where `alternatives` says so, the
+    /// other bodies the route takes).
+    static func unsupportedMediaType(_ contentType: String?, alternatives: String? = nil) -> HTTPError {
         HTTPError(
             status: .unsupportedMediaType, code: "unsupported_media_type",
             message: (contentType.map { "Content-Type '\(echo($0))' is not supported" }
                 ?? "the request has no Content-Type")
-                + "; send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json')")
+                + "; send JSON with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json')"
+                + (alternatives.map { ", or \($0)" } ?? ""))
     }
 
     /// 422: well-formed JSON of the wrong overall shape (not an object, missing or unknown fields).

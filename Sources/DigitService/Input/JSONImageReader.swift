@@ -48,17 +48,18 @@ struct JSONImageReader: Sendable {
     }
 
     /// `application/json`, with an optional `charset=utf-8` parameter (JSON is UTF-8 by definition, RFC 8259).
-    static func checkContentType(_ value: String?) throws(HTTPError) {
-        guard let value else { throw .unsupportedMediaType(nil) }
+    /// `alternatives` names the other bodies the route takes, for the refusal's message.
+    static func checkContentType(_ value: String?, alternatives: String? = nil) throws(HTTPError) {
+        guard let value else { throw .unsupportedMediaType(nil, alternatives: alternatives) }
         // What nearly every client sends, recognised without splitting and lowercasing.
         if value == "application/json" { return }
         let parts = value.split(separator: ";").map { $0.trimmingHTTPWhitespace().lowercased() }
-        guard parts.first == "application/json" else { throw .unsupportedMediaType(value) }
+        guard parts.first == "application/json" else { throw .unsupportedMediaType(value, alternatives: alternatives) }
         for parameter in parts.dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingHTTPWhitespace() }
             let charset = pair.count == 2 ? pair[1].trimmingCharacters(equalTo: "\"") : ""
             guard pair.count == 2, pair[0] == "charset", charset == "utf-8" || charset == "utf8" else {
-                throw .unsupportedMediaType(value)
+                throw .unsupportedMediaType(value, alternatives: alternatives)
             }
         }
     }

@@ -203,3 +203,30 @@ public struct RepositoryError: Error, CustomStringConvertible, Sendable {
         self.description = description
     }
 }
+
+extension ModelSource {
+    /// The model file that a server of the repository at `root` answers `/models/{name}/predict` with: the
+    /// highest version its policy serves. For commands that use one model of a repository.
+    public static func highestVersionFile(
+        of name: String, inRepository root: String
+    ) throws(RepositoryError)
+        -> (path: String, version: Int)
+    {
+        guard ModelRepository.isModelName(name) else {
+            throw RepositoryError("'\(name)' cannot name a model: a name is \(ModelRepository.nameRule)")
+        }
+        guard ModelRepository.isFolder(root + "/" + name) else {
+            let scan = try ModelRepository.scan(.repository(root))
+            throw RepositoryError(
+                "the repository \(root) has no model '\(name)'; it holds "
+                    + (scan.models.isEmpty ? "none" : scan.models.keys.sorted().joined(separator: ", ")))
+        }
+        var notes: [String] = []
+        let folder = ModelRepository.scanModel(named: name, in: root, notes: &notes)
+        if let problem = folder.problem { throw RepositoryError(problem) }
+        guard let (version, file) = folder.wanted.max(by: { $0.key < $1.key }) else {
+            throw RepositoryError("\(root)/\(name): its version policy serves none of its versions")
+        }
+        return (file.path, version)
+    }
+}

@@ -1,0 +1,58 @@
+import DigitCore
+import HTTPCore
+
+/// Pictures sent as they are: a `POST /predict` body of `image/png`, `image/jpeg` or
+/// `image/x-portable-graymap`, or the parts of a `multipart/form-data` `POST /predict/batch`. Each is
+/// decoded within the limits and made into the model's 20 x 20 by ``DigitImagePreparation``, the one
+/// pipeline.
+struct PictureInput: Sendable {
+    let limits: ImageLimits
+
+    /// The picture format a `Content-Type` declares; nil for anything else.
+    static func format(declaredBy contentType: String?) -> ImageFormat? {
+        contentType.flatMap(ImageFormat.init(mediaType:))
+    }
+
+    /// The 400 values the model reads for one picture. `declared` is the format its `Content-Type` named
+    /// (nil: whatever its signature says); `part` names a multipart part in messages.
+    func modelInput(_ bytes: [UInt8], declared: ImageFormat?, part: String? = nil) throws(HTTPError) -> [Float] {
+        let actual = ImageFormat(sniffing: bytes)
+        if let declared, actual != declared {
+            throw .pictureTypeMismatch(declared: declared, actual: actual, firstBytes: bytes.prefix(8), part: part)
+        }
+        do {
+            let image = try ImageDecoder.decode(bytes, as: declared ?? actual, limits: limits)
+            return try DigitImagePreparation.modelInput(from: image)
+        } catch {
+            throw .invalidPicture(error, part: part)
+        }
+    }
+}
+
+extension HTTPError {
+    /// A picture that cannot be read, with the status its kind calls for: 413 over a limit, 415 a format
+    /// not taken, 422 damaged or blank.
+    static func invalidPicture(_ error: ImageError, part: String?) -> HTTPError {
+        let message = part.map { "\($0): \(error)" } ?? "\(error)"
+        switch (error.kind, error) {
+        case (.tooLarge, _): return HTTPError(status: .contentTooLarge, code: "image_too_large", message: message)
+        case (.unsupported, _):
+            return HTTPError(status: .unsupportedMediaType, code: "unsupported_image", message: message)
+        case (.unreadable, .noInk): return HTTPError(status: .unprocessableContent, code: "no_ink", message: message)
+        case (.unreadable, _):
+            return HTTPError(status: .unprocessableContent, code: "invalid_image_file", message: message)
+        }
+    }
+
+    /// 422: a body whose bytes are not of the format its `Content-Type` says (`actual` nil: of none taken).
+    static func pictureTypeMismatch(
+        declared: ImageFormat, actual: ImageFormat?, firstBytes: ArraySlice<UInt8>, part: String?
+    ) -> HTTPError {
+        let found =
+            actual.map { "the bytes are a \($0.rawValue) image; send Content-Type: \($0.mediaType)" }
+            ?? "\(ImageError.unknownFormat(firstBytes: Array(firstBytes)))"
+        return HTTPError(
+            status: .unprocessableContent, code: "image_type_mismatch",
+            message: (part.map { "\($0): " } ?? "") + "declared as \(declared.mediaType), but " + found)
+    }
+}
