@@ -6,6 +6,9 @@ struct Digits: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "digits",
         abstract: "Handwritten digit recognition: train, evaluate and inspect the models.",
-        subcommands: [Serve.self, Healthcheck.self, Train.self, Evaluate.self, Info.self, Import.self, Quantize.self]
+        subcommands: [
+            Serve.self, Healthcheck.self, Predict.self, Train.self, Evaluate.self, Info.self, Import.self,
+            Quantize.self,
+        ]
     )
 }

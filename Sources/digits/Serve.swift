@@ -82,6 +82,12 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
+            "A picture's width and height in pixels at most (413 above, read from its header before decoding; its decoded bytes count against --max-body-bytes). [env: DIGITS_MAX_IMAGE_SIDE] (default: \(Defaults.service.maxImageSide))"
+    )
+    var maxImageSide: Int?
+
+    @Option(
+        help:
             "Request line and header bytes at most (431 above). [env: DIGITS_MAX_HEADER_BYTES] (default: \(Defaults.http.limits.maxHeaderBytes))"
     )
     var maxHeaderBytes: Int?
@@ -220,6 +226,9 @@ struct Serve: ParsableCommand {
         http.limits.maxBodyBytes = try Setting.resolve(
             maxBodyBytes, "DIGITS_MAX_BODY_BYTES", default: http.limits.maxBodyBytes, parse: { Int($0) },
             valid: { $0 >= 1 })
+        configuration.maxImageSide = try Setting.resolve(
+            maxImageSide, "DIGITS_MAX_IMAGE_SIDE", default: configuration.maxImageSide, parse: { Int($0) },
+            valid: { (1...65535).contains($0) })
         http.limits.maxHeaderBytes = try Setting.resolve(
             maxHeaderBytes, "DIGITS_MAX_HEADER_BYTES", default: http.limits.maxHeaderBytes, parse: { Int($0) },
             valid: { $0 >= 256 })
