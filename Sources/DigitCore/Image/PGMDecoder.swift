@@ -23,6 +23,7 @@ enum PGMDecoder {
                     break
                 }
             }
+            guard position < bytes.count else { throw .damaged(format: .pgm, reason: "premature end of the header") }
             guard position > start else { throw .damaged(format: .pgm, reason: "no space before the \(name)") }
             var value = 0
             var digits = 0

@@ -55,7 +55,7 @@ public struct MultipartFormData: Sendable {
                 throw MultipartError(
                     position >= body.count
                         ? "the body ends after part \(parts.count) without the closing '--\(boundary)--'"
-                        : "a boundary line is followed by more than line's end")
+                        : "a boundary line holds more than the boundary (is the boundary also in a part's content?)")
             }
             position += 2
             guard parts.count < maxParts else {
