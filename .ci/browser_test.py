@@ -2,14 +2,16 @@
 
 It draws a "1" with a mouse and a "0" with a finger (the binary model), then a "7" with a pen (the
 ten-class model), each as pointer strokes on the pad, and checks that
-  - the page shows the prediction the server returns for the image the page sent, and the right digit;
-  - the page's 20x20 image matches, pixel for pixel within a small tolerance, a reference rasterisation of
-    the same strokes made here with Pillow and NumPy following data/README.md;
+  - the page sends its drawing as a PNG and shows the prediction the server returns for it, and the right
+    digit; the same PNG sent here, and the 20x20 the server made of it sent as JSON, get the same answer;
+  - that 20x20 (which the page shows) matches, pixel for pixel within a small tolerance, a reference
+    rasterisation of the same strokes made here with Pillow and NumPy following data/README.md;
   - the page says so clearly when the server is gone;
 and it saves screenshots at a desktop and a phone width.
 
 Usage: python3 .ci/browser_test.py path/to/digits SCREENSHOT_FOLDER    (from the project's top folder)
 """
+import base64
 import json
 import math
 import os
@@ -106,18 +108,18 @@ def final_prediction(driver):
     """Waits until the page has predicted its current drawing, and returns what it sent and got."""
     while time.monotonic() < DEADLINE:
         result = driver.execute_script(
-            "const now = window.digitsRasterise();"
             "const last = window.digitsLast;"
-            "return last && now && JSON.stringify(last.pixels) === JSON.stringify(now) ? last : null;")
+            "return last && last.version === window.digitsVersion"
+            " ? Object.assign({ png: document.getElementById('pad').toDataURL('image/png') }, last) : null;")
         if result:
             return result
         time.sleep(0.1)
     raise SystemExit("the page never predicted its drawing")
 
 
-def server_answer(port, pixels, path="/predict"):
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps({"pixels": pixels}).encode(),
-                                     headers={"Content-Type": "application/json"})
+def server_answer(port, body, content_type, path="/predict"):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                     headers={"Content-Type": content_type})
     return json.load(urllib.request.urlopen(request, timeout=30))
 
 
@@ -127,8 +129,13 @@ def check_digit(driver, port, strokes, kind, expected, name, path="/predict"):
     last = final_prediction(driver)
     pixels, answer = last["pixels"], last["answer"]
     shown = driver.find_element(By.ID, "digit").text
-    direct = server_answer(port, pixels, path)
-    assert direct == answer, f"the server answers {direct} for the page's image, the page got {answer}"
+    # The page posts its drawing as a PNG; the server answers with the 20x20 it made of it. The same PNG
+    # sent here, and that 20x20 sent as JSON, get the same answer.
+    png = base64.b64decode(last["png"].split(",", 1)[1])
+    direct = server_answer(port, png, "image/png", path + "?include_input=true")
+    assert direct == answer, f"the server answers {direct} for the page's PNG, the page got {answer}"
+    as_json = server_answer(port, json.dumps({"pixels": pixels}).encode(), "application/json", path)
+    assert as_json == {k: v for k, v in answer.items() if k != "input"}, f"as JSON: {as_json}, the page: {answer}"
     assert shown == str(answer["predicted_class"]), f"the page shows {shown!r} for {answer}"
     assert answer["predicted_class"] == expected, f"the drawn {expected} was read as {answer}"
     bars = len(driver.find_elements(By.CSS_SELECTOR, "#bars .bar"))
@@ -187,6 +194,8 @@ def main():
             time.sleep(0.1)
             status = driver.find_element(By.ID, "status").text
         print(f"  server gone: the page says {status!r}")
+        # The refused connection is in the console, as it should be; nothing after it may be.
+        driver.get_log("browser")
 
         server, port = start_server("ten-class")
         servers.append(server)
@@ -221,6 +230,9 @@ def main():
             time.sleep(0.1)
         print("repository: the page lists every model; ten-class (version 2, the CNN) chosen:")
         check_digit(driver, port, SEVEN, "pen", 7, "a seven", path="/models/ten-class/predict")
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+        assert not errors, f"the console shows errors after drawing: {errors}"
+        print("the console stayed empty through every drawing sent as a PNG")
         print(f"screenshots in {SCREENSHOTS}: {sorted(os.listdir(SCREENSHOTS))}")
     finally:
         driver.quit()
