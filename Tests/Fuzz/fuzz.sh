@@ -6,7 +6,9 @@
 #   bash Tests/Fuzz/fuzz.sh all regress        every target
 # Targets: parser (HTTPRequestParser), json (JSONParser, JSONWriter and the fast request reader against the
 # full one), inference (inference requests, JSON and binary tensors), gzip (inflation with its limit),
-# connection (a live Connection over a socketpair: random pieces, pauses and half-closes).
+# connection (a live Connection over a socketpair: random pieces, pauses and half-closes), pictures (the
+# PNG, JPEG and PGM decoders with libpng and libjpeg-turbo instrumented through our C shim, the Exif reader,
+# the 20x20 preparation and the multipart framing).
 # SwiftPM cannot link a libFuzzer executable (undefined <target>_main), so the modules are compiled with
 # swiftc directly, instrumented and under AddressSanitizer, into .build-fuzz/.
 set -euo pipefail
@@ -59,8 +61,24 @@ build_target() {
         esac
         quiet swiftc "${flags[@]}" "${sources[@]}" -L "$build" -lHTTPCore -lJSON -lLogging -lz -o "$binary"
         ;;
+    pictures)
+        # The C shim, instrumented too; libpng and libjpeg are the system's (not instrumented).
+        local codecs="$top/Sources/CImageCodecs"
+        mkdir -p "$build/CImageCodecs"
+        printf 'module CImageCodecs {\n    header "%s"\n    export *\n}\n' "$codecs/include/image_codecs.h" \
+            >"$build/CImageCodecs/module.modulemap"
+        for source in png_decoder jpeg_decoder; do
+            clang -fsanitize=fuzzer-no-link,address -O1 -g -I "$codecs/include" -c "$codecs/$source.c" \
+                -o "$build/CImageCodecs/$source.o"
+        done
+        local http="$top/Sources/HTTPCore/HTTP"
+        quiet swiftc "${flags[@]}" -I "$build/CImageCodecs" "$here/pictures/Fuzz.swift" \
+            $(find "$top/Sources/DigitCore/Image" -name '*.swift') "$http/MultipartFormData.swift" \
+            "$http/TextTrimming.swift" "$build/CImageCodecs/png_decoder.o" "$build/CImageCodecs/jpeg_decoder.o" \
+            -lpng16 -ljpeg -o "$binary"
+        ;;
     *)
-        echo "unknown target '$target'; one of: parser json inference gzip connection all" >&2
+        echo "unknown target '$target'; one of: parser json inference gzip connection pictures all" >&2
         exit 2
         ;;
     esac
@@ -88,7 +106,7 @@ run_target() {
 target=${1:?usage: fuzz.sh TARGET|all [seconds|regress]}
 mode=${2:-60}
 if [ "$target" = "all" ]; then
-    for each in parser json inference gzip connection; do run_target "$each" "$mode"; done
+    for each in parser json inference gzip connection pictures; do run_target "$each" "$mode"; done
 else
     run_target "$target" "$mode"
 fi
