@@ -6,8 +6,13 @@
 #   docker run --rm -p 8080:8080 -e DIGITS_DEFAULT_MODEL=ten-class digits
 
 # ---- build ---------------------------------------------------------------------------------------
-# The Swift image already holds zlib1g-dev, the one system library the package links.
+# The Swift image already holds zlib1g-dev; libpng and libjpeg-turbo, which decode the pictures sent to
+# /predict, are added. Unpinned: Debian's security updates replace a pinned version within bookworm.
 FROM swift:6.3-bookworm AS build
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpng-dev libjpeg62-turbo-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Dependencies first, so that a source change does not fetch them again.
 COPY Package.swift ./
@@ -16,13 +21,17 @@ COPY openapi.yaml ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 # --static-swift-stdlib: the Swift runtime and Foundation go into the binary, so the runtime image needs
-# only libc, libstdc++, libgcc and zlib, which Debian slim has.
+# only libc, libstdc++, libgcc and zlib, which Debian slim has, and libpng and libjpeg, which it adds.
 RUN swift build -c release --static-swift-stdlib --product digits \
     && install -D "$(swift build -c release --show-bin-path)/digits" /staging/usr/local/bin/digits \
     && strip /staging/usr/local/bin/digits
 
 # ---- run -----------------------------------------------------------------------------------------
 FROM debian:bookworm-slim
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpng16-16 libjpeg62-turbo \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /staging/usr/local/bin/digits /usr/local/bin/digits
 COPY data/models ./data/models

@@ -1,6 +1,6 @@
 """Pictures of real test digits, made in the ways users make them, and the reference 20x20 for each.
 
-    python3 .ci/pictures.py write FOLDER          writes the fixtures (and the hostile files) to FOLDER
+    python3 .ci/pictures.py write FOLDER          writes the Swift tests' fixtures (Tests/Fixtures/pictures)
     python3 .ci/pictures.py check path/to/digits  serves the models and checks every fixture end to end
 
 Each fixture is a test digit (data/digits-test-X.npy) drawn as a picture: 28x28 MNIST-style (white on
@@ -196,14 +196,23 @@ def reference(image):
 
 
 def write(folder):
+    """The fixtures of the Swift tests: every form of one test digit (a 7), the reference 20x20 of each
+    (references.json), and the hostile files with the status and words each must get (hostile.json)."""
     os.makedirs(folder, exist_ok=True)
-    for index in DIGITS:
-        for name, data, _ in fixtures(index):
-            with open(os.path.join(folder, name), "wb") as f:
-                f.write(data)
-    for name, data, *_ in hostile():
+    references = {}
+    for name, data, _ in fixtures(DIGITS[7]):
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
+        references[name] = [round(float(v), 7) for v in reference(Image.open(io.BytesIO(data)))]
+    expectations = {}
+    for name, data, media_type, status, words in hostile():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+        expectations[name] = {"media_type": media_type, "status": status, "words": words}
+    for file, content in [("references.json", references), ("hostile.json", expectations)]:
+        with open(os.path.join(folder, file), "w") as f:
+            json.dump(content, f, indent=1, sort_keys=True)
+            f.write("\n")
 
 
 def post(port, path, body, content_type):
@@ -290,8 +299,11 @@ def check(digits):
         process.wait(timeout=30)
     # digits predict on the same files: one line each, the same classes as the server.
     with tempfile.TemporaryDirectory() as folder:
-        write(folder)
-        names = sorted(n for n in os.listdir(folder) if n.startswith(f"digit{DIGITS[5]}-"))
+        names = []
+        for name, data, _ in fixtures(DIGITS[5]):
+            names.append(name)
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
         run = subprocess.run([os.path.abspath(digits), "predict", "--model-repository", os.path.abspath("data/models"),
                               "--model-name", "ten-class", *names, "missing.png"],
                              cwd=folder, capture_output=True, text=True, timeout=300)

@@ -2,14 +2,18 @@
 shown under it: the same keys at every level, and the same error codes, classes and statuses. Numbers
 may differ in their last digits; shape and meaning may not.
 
-Usage: python3 .ci/readme_examples.py BASE_URL   (BASE_URL replaces localhost:8080 in the examples)
+Then runs every `digits predict` example with the built executable and compares its output with the
+block under it, line for line.
+
+Usage: python3 .ci/readme_examples.py BASE_URL DIGITS   (BASE_URL replaces localhost:8080 in the examples;
+DIGITS is the executable)
 """
 import json
 import re
 import subprocess
 import sys
 
-base = sys.argv[1]
+base, digits = sys.argv[1], sys.argv[2]
 text = open("README.md").read()
 # A ```sh block holding a single curl command, followed by a ```json block with its answer.
 pairs = re.findall(r"```sh\n(curl [^\n]*)\n```\n```json\n(.*?)\n```", text, re.S)
@@ -60,3 +64,14 @@ for command, documented in pairs:
     exact(expected, actual)
     print(f"ok  {command}")
 print(f"{len(pairs)} README examples answered as documented")
+
+commands = re.findall(r"```sh\n(digits predict [^\n]*)\n```\n```\n(.*?)\n```", text, re.S)
+if not commands:
+    sys.exit("no digits predict examples found in README.md")
+for command, documented in commands:
+    arguments = command.split()[1:]
+    result = subprocess.run([digits, *arguments], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{command}: exit {result.returncode}: {result.stderr}"
+    assert result.stdout.strip() == documented.strip(), f"{command}: printed\n{result.stdout}"
+    print(f"ok  {command}")
+print(f"{len(commands)} digits predict examples printed as documented")

@@ -158,8 +158,8 @@ extension DigitService {
     /// Whether the request asks for the 20 x 20 input the model saw (`?include_input=true`).
     static func includesInput(_ request: HTTPRequest) throws(HTTPError) -> Bool {
         switch request.head.queryParameter("include_input") {
-        case nil, "false", "0": return false
-        case "true", "1", "": return true
+        case nil, "false": return false
+        case "true": return true
         case let value?:
             throw HTTPError(
                 status: .badRequest, code: "invalid_query",
