@@ -280,6 +280,26 @@ def check(digits):
             print(f"  {name}: {got} {message}")
             if got != status or words not in message:
                 failures.append(f"{name}: expected {status} with '{words}', got {got} {answer}")
+        # The largest picture taken: 4096x4096 RGBA (64 MiB decoded, the default body limit), a digit in
+        # the middle of a transparent sheet; one pixel wider is refused from its header.
+        large = np.zeros((4096, 4096, 4), dtype=np.uint8)
+        large[1948:2148, 1948:2148, 3] = np.asarray(Image.fromarray(mnist_style(DIGITS[7])).resize((200, 200)))
+        large_png = encoded(Image.fromarray(large), "PNG")
+        started = time.monotonic()
+        status, answer = post(port, "/predict", large_png, "image/png")
+        elapsed = time.monotonic() - started
+        wide = png_bytes(16, 16, b"\x00" * 17 * 16, ihdr_width=4097, ihdr_height=16)
+        wide_status, _ = post(port, "/predict", wide, "image/png")
+        with open(f"/proc/{process.pid}/status") as status_file:
+            fields = dict(line.split(":", 1) for line in status_file)
+        peak, resident = (int(fields[k].split()[0]) // 1024 for k in ("VmHWM", "VmRSS"))
+        print(f"4096x4096 RGBA PNG ({len(large_png):,} bytes, 64 MiB decoded): {status}, class "
+              f"{answer.get('predicted_class')}, {elapsed:.2f} s; 4097 wide: {wide_status}; the server's peak "
+              f"resident memory after every hostile and large picture: {peak} MB, now {resident} MB")
+        if status != 200 or answer.get("predicted_class") != 7 or wide_status != 413:
+            failures.append(f"largest picture: {status} {answer}, 4097 wide: {wide_status}")
+        if peak > 400:
+            failures.append(f"peak resident memory {peak} MB")
         # The batch of every form of one digit as multipart parts, answered in part order.
         boundary = "digits-test-boundary"
         forms = fixtures(DIGITS[3])

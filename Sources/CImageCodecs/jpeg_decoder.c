@@ -1,11 +1,13 @@
 // libjpeg's default error handler calls exit(); ours longjmps back here instead, the only place that
 // can (Swift cannot be jumped over), and the failure becomes a status and a message.
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "image_codecs.h"
 
@@ -16,7 +18,8 @@ typedef struct {
     jmp_buf jump;
     image_codecs_raster *out;
     uint32_t max_scans;
-    image_codecs_status status;
+    /// Volatile: written after setjmp and read after the jump back.
+    volatile image_codecs_status status;
 } jpeg_failure;
 
 static void jpeg_failure_exit(j_common_ptr cinfo) {
@@ -24,11 +27,28 @@ static void jpeg_failure_exit(j_common_ptr cinfo) {
     char message[JMSG_LENGTH_MAX];
     (*cinfo->err->format_message)(cinfo, message);
     snprintf(failure->out->message, sizeof failure->out->message, "%s", message);
+    switch (cinfo->err->msg_code) {
+    case JERR_CONVERSION_NOTIMPL:
+        // A colour space with no conversion to grey: a valid file of a kind not taken.
+        failure->status = IMAGE_CODECS_UNSUPPORTED;
+        break;
+    case JERR_NO_BACKING_STORE:
+    case JERR_OUT_OF_MEMORY:
+        // Past max_memory_to_use: the file is within the size limits but needs more working memory.
+        snprintf(failure->out->message, sizeof failure->out->message,
+                 "decoding it needs more working memory than the limit allows");
+        failure->status = IMAGE_CODECS_TOO_COMPLEX;
+        break;
+    default:
+        break;
+    }
     longjmp(failure->jump, 1);
 }
 
-/// A warning (level -1) means corrupt or truncated data, which libjpeg would paint grey and go on with;
-/// it ends the decode here. Trace messages (levels 0 and up) are ignored.
+/// A warning (level -1) ends the decode. Most mean corrupt or truncated data, which libjpeg would paint
+/// grey and go on with; the rest (an unknown JFIF revision, stray bytes before a marker) are refused too:
+/// strict, and it also refuses the bogus progressions that would cost the most work. Trace messages
+/// (levels 0 and up) are ignored.
 static void jpeg_failure_message(j_common_ptr cinfo, int level) {
     if (level < 0) jpeg_failure_exit(cinfo);
 }
@@ -40,7 +60,7 @@ static void jpeg_failure_progress(j_common_ptr cinfo) {
     if (decompress->input_scan_number > (int)failure->max_scans) {
         snprintf(failure->out->message, sizeof failure->out->message,
                  "more than %u progressive scans", failure->max_scans);
-        failure->status = IMAGE_CODECS_TOO_LARGE;
+        failure->status = IMAGE_CODECS_TOO_COMPLEX;
         longjmp(failure->jump, 1);
     }
 }
@@ -63,10 +83,6 @@ image_codecs_status image_codecs_decode_jpeg(
         return failure.status;
     }
     jpeg_create_decompress(&cinfo);
-    // Coefficient buffers of a progressive file (2 bytes per sample) fit in twice the pixel limit; past
-    // it libjpeg would need a backing store, which it has not, and fails.
-    cinfo.mem->max_memory_to_use = (long)(limits.max_decoded_bytes * 2 < (uint64_t)1 << 40
-                                              ? limits.max_decoded_bytes * 2 : (uint64_t)1 << 40);
     failure.progress.progress_monitor = jpeg_failure_progress;
     cinfo.progress = &failure.progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
@@ -74,11 +90,24 @@ image_codecs_status image_codecs_decode_jpeg(
     jpeg_read_header(&cinfo, TRUE);
     out->width = cinfo.image_width;
     out->height = cinfo.image_height;
-    if (out->width > limits.max_width || out->height > limits.max_height
-        || (uint64_t)out->width * out->height > limits.max_decoded_bytes) {
+    // The grey pixels, and for a progressive file its whole-image coefficient buffers: 64 two-byte
+    // coefficients per 8x8 block of every component (a colour 4:4:4 file needs 6 bytes per pixel).
+    uint64_t needed = (uint64_t)out->width * out->height;
+    if (cinfo.progressive_mode) {
+        for (int component = 0; component < cinfo.num_components; component++) {
+            jpeg_component_info *info = &cinfo.comp_info[component];
+            needed += (uint64_t)info->width_in_blocks * info->height_in_blocks * DCTSIZE2 * sizeof(JCOEF);
+        }
+    }
+    if (out->width > limits.max_width || out->height > limits.max_height || needed > limits.max_decoded_bytes) {
+        out->decoded_bytes = needed;
         failure.status = IMAGE_CODECS_TOO_LARGE;
         longjmp(failure.jump, 1);
     }
+    // Beyond what was counted, libjpeg's own tables and row buffers; past it libjpeg would need a backing
+    // store, which it has not, and fails (TOO_COMPLEX above).
+    uint64_t allowed = limits.max_decoded_bytes + 16 * 1024 * 1024;
+    cinfo.mem->max_memory_to_use = allowed < (uint64_t)LONG_MAX ? (long)allowed : LONG_MAX;
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
         snprintf(out->message, sizeof out->message, "CMYK JPEGs are not supported; save it as RGB or grey");
         failure.status = IMAGE_CODECS_UNSUPPORTED;

@@ -13,7 +13,8 @@ typedef struct {
     size_t size;
     size_t offset;
     image_codecs_raster *out;
-    image_codecs_status status;
+    /// Volatile: written after setjmp and read after the jump back.
+    volatile image_codecs_status status;
     /// The last warning, which often says what a following error means ("Image width is zero in IHDR"
     /// before "Invalid IHDR data").
     char warning[128];
@@ -70,10 +71,17 @@ image_codecs_status image_codecs_decode_png(
         return source.status;
     }
     png_set_read_fn(png, &source, png_source_read);
-    // The size limits are ours (checked below, so that a bomb is "too large", not "damaged"); an
-    // ancillary chunk (a compressed text or colour profile) may take at most 1 MiB.
+    // The size limits are ours (checked below, so that a bomb is "too large", not "damaged"). Text,
+    // colour profiles, palettes of suggestions and unknown chunks are skipped unread: nothing here uses
+    // them, and a thousand compressed text chunks would each be inflated and kept. What is read of an
+    // ancillary chunk may take at most 256 KiB, and at most 32 such chunks are kept.
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
-    png_set_chunk_malloc_max(png, 1 << 20);
+    png_set_chunk_malloc_max(png, 256 * 1024);
+    png_set_chunk_cache_max(png, 32);
+    static const png_byte skipped[] = {'t', 'E', 'X', 't', 0, 'z', 'T', 'X', 't', 0, 'i', 'T', 'X', 't', 0,
+                                       'i', 'C', 'C', 'P', 0, 's', 'P', 'L', 'T', 0, 'e', 'X', 'I', 'f', 0};
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skipped, (int)(sizeof skipped / 5));
     png_read_info(png, info);
     out->width = png_get_image_width(png, info);
     out->height = png_get_image_height(png, info);
@@ -86,8 +94,8 @@ image_codecs_status image_codecs_decode_png(
     png_read_update_info(png, info);
     out->channels = png_get_channels(png, info);
     size_t row_bytes = png_get_rowbytes(png, info);
-    if (row_bytes != (size_t)out->width * out->channels
-        || (uint64_t)row_bytes * out->height > limits.max_decoded_bytes) {
+    out->decoded_bytes = (uint64_t)row_bytes * out->height;
+    if (row_bytes != (size_t)out->width * out->channels || out->decoded_bytes > limits.max_decoded_bytes) {
         png_source_fail(png, &source, IMAGE_CODECS_TOO_LARGE);
     }
     out->pixels = malloc(row_bytes * out->height);

@@ -100,6 +100,7 @@ extension DigitService {
         let contentType = request.headers["Content-Type"]
         let pixels: [Float]
         if let format = PictureInput.format(declaredBy: contentType) {
+            try PictureInput.check(served)
             pixels = try pictures.modelInput(request.body, declared: format)
         } else {
             try JSONImageReader.checkContentType(contentType, alternatives: Self.pictureTypes)
@@ -125,6 +126,7 @@ extension DigitService {
         let count: Int
         var names: [String]?
         if let boundary = contentType.flatMap(MultipartFormData.boundary(inContentType:)) {
+            try PictureInput.check(served)
             let parts = try pictureParts(of: request.body, boundary: boundary)
             (pixels, count, names) = (parts.pixels, parts.names.count, parts.names)
         } else {
@@ -152,8 +154,13 @@ extension DigitService {
         return predictionResponse(body, from: served)
     }
 
-    /// "image/png, image/jpeg or image/x-portable-graymap pictures", for refusals.
+    /// "a picture as image/png, image/jpeg or image/x-portable-graymap", for refusals.
     static let pictureTypes = "a picture as " + ImageFormat.mediaTypeList
+
+    /// `application/octet-stream`, parameters and letter case aside: a part whose type says nothing.
+    static func isOctetStream(_ type: String) -> Bool {
+        String(type.prefix { $0 != ";" }).trimmingHTTPWhitespace().lowercased() == "application/octet-stream"
+    }
 
     /// Whether the request asks for the 20 x 20 input the model saw (`?include_input=true`).
     static func includesInput(_ request: HTTPRequest) throws(HTTPError) -> Bool {
@@ -178,24 +185,33 @@ extension DigitService {
         do {
             form = try MultipartFormData(body: body, boundary: boundary, maxParts: configuration.maxBatchImages)
         } catch {
-            throw error.tooLarge
-                ? .batchTooLarge(count: configuration.maxBatchImages + 1, limit: configuration.maxBatchImages)
-                : HTTPError(status: .badRequest, code: "invalid_multipart", message: "the multipart body: \(error)")
+            throw HTTPError(
+                status: error.tooLarge ? .contentTooLarge : .badRequest,
+                code: error.tooLarge ? "batch_too_large" : "invalid_multipart",
+                message: "the multipart body: \(error)" + (error.tooLarge ? "; split it into smaller batches" : ""))
         }
         var pixels: [Float] = []
         pixels.reserveCapacity(form.parts.count * DigitImagePreparation.side * DigitImagePreparation.side)
         var names: [String] = []
+        // One budget of decoded bytes for the whole request, as for a single picture: otherwise a body
+        // of thousands of small files of large blank pictures would cost minutes of decoding.
+        var budget = pictures.limits
         for (index, part) in form.parts.enumerated() {
             let name = part.filename ?? part.name
             let label = "part \(index + 1) ('\(HTTPError.echo(name))')"
             let declared = part.contentType.flatMap(ImageFormat.init(mediaType:))
-            if declared == nil, let type = part.contentType, !type.lowercased().hasPrefix("application/octet-stream") {
+            if declared == nil, let type = part.contentType, !Self.isOctetStream(type) {
                 throw HTTPError(
                     status: .unsupportedMediaType, code: "unsupported_image",
                     message: "\(label) is \(HTTPError.echo(type)); each part is a picture, \(ImageFormat.mediaTypeList)"
                 )
             }
-            pixels += try pictures.modelInput(Array(part.content), declared: declared, part: label)
+            let (input, decodedBytes) = try PictureInput(limits: budget).modelInputAndCost(
+                Array(part.content), declared: declared, part: label,
+                whenOverBudget: index == 0
+                    ? nil : "the pictures before it took the rest of the request's decoding budget")
+            pixels += input
+            budget.maxDecodedBytes = max(0, budget.maxDecodedBytes - decodedBytes)
             names.append(name)
         }
         return (pixels, names)

@@ -35,8 +35,9 @@ public struct ServiceConfiguration: Sendable {
     /// The HTTP server: address, port, limits, timeouts, drain.
     public var http: HTTPServerConfiguration
 
-    /// What decoding one picture may cost: ``maxImageSide``, and its decoded bytes counted against the
-    /// body limit, so that a small file of a huge image is refused before its pixels are allocated.
+    /// What decoding one picture may cost: ``maxImageSide``, and decoded bytes up to the body limit (for a
+    /// multipart batch, its pictures together), so that a small file of a huge image is refused before its
+    /// pixels are allocated.
     public var imageLimits: ImageLimits {
         ImageLimits(maxSide: maxImageSide, maxDecodedBytes: http.limits.maxBodyBytes)
     }

@@ -9,7 +9,8 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict the digit in pictures (PNG, JPEG, binary PGM), .npy arrays or JSON request bodies.",
         discussion: """
-            Prints one line per image: the file, the predicted digit and its probability. A picture is made \
+            Prints one line per image: the file, the predicted digit and the probability of that digit \
+            (--json gives the answers as the API does, where the binary model's probability is P(digit is 1)). A picture is made \
             into the model's 20x20 input as the server does it (the ink found, cropped, scaled and centred). \
             A .npy holds one image (400 values or 20x20) or many (Nx400, Nx20x20), from 0 (paper) to 1 \
             (ink); a JSON file is a POST /predict or /predict/batch body. A file that cannot be read is \
@@ -53,8 +54,11 @@ struct Predict: ParsableCommand {
             path = try ModelSource.highestVersionFile(of: modelName ?? "binary", inRepository: repository).path
         }
         let (model, _) = try Model.load(contentsOf: path)
-        guard model.network.inputSize == DigitImagePreparation.side * DigitImagePreparation.side else {
-            throw CommandFailure("\(path): the model takes \(model.network.inputSize) values, not a 20x20 image")
+        let side = DigitImagePreparation.side
+        guard model.inputShape == [side, side] else {
+            throw CommandFailure(
+                "\(path): the model takes \(model.inputShape.map(String.init).joined(separator: "x")) images; digits predict reads \(side)x\(side)"
+            )
         }
         let limits = ImageLimits(maxSide: maxImageSide)
         var answers: [JSONValue] = []
@@ -66,8 +70,7 @@ struct Predict: ParsableCommand {
                     let output = model.network.predict(pixels)
                     let name = file + label
                     let answer = output.withUnsafeBufferPointer { DigitService.prediction($0, by: model) }
-                    if json {
-                        guard case .object(let members) = answer else { continue }
+                    if json, case .object(let members) = answer {
                         answers.append(.object([JSONMember("file", .string(name))] + members))
                     } else {
                         let (index, probability) = output.withUnsafeBufferPointer { Classification.decide($0) }

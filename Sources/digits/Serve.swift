@@ -82,7 +82,7 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
-            "A picture's width and height in pixels at most (413 above, read from its header before decoding; its decoded bytes count against --max-body-bytes). [env: DIGITS_MAX_IMAGE_SIDE] (default: \(Defaults.service.maxImageSide))"
+            "A picture's width and height in pixels at most (413 above, read from its header before decoding; its decoded bytes, and a batch's together, are limited to --max-body-bytes). [env: DIGITS_MAX_IMAGE_SIDE] (default: \(Defaults.service.maxImageSide))"
     )
     var maxImageSide: Int?
 

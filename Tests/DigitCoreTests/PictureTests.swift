@@ -47,9 +47,13 @@ struct PictureTests {
         let expectation = PictureFixtures.hostile[name]!
         let format = ImageFormat(mediaType: expectation.mediaType)
         let words = expectation.words
+        // Bytes of another format than declared, or a type that is no picture, are the service's refusal
+        // (PictureInput), before any decoder: 422 for a mismatch, 415 for a type not taken.
+        guard let format, ImageFormat(sniffing: PictureFixtures.bytes(name)) == format else {
+            #expect(expectation.status == (format == nil ? 415 : 422), "\(name)")
+            return
+        }
         do {
-            // A declared format that the bytes do not match is the service's refusal, not the decoder's.
-            guard let format, ImageFormat(sniffing: PictureFixtures.bytes(name)) == format else { return }
             let image = try ImageDecoder.decode(PictureFixtures.bytes(name), as: format)
             _ = try DigitImagePreparation.modelInput(from: image)
             Issue.record("\(name) was accepted")
@@ -86,7 +90,7 @@ struct PictureTests {
         #expect("\(ImageError.unknownFormat(firstBytes: Array("GIF89a".utf8)))".contains("47 49 46 38 39 61"))
     }
 
-    @Test("every cut of a PNG and a JPEG is refused as damaged, never crashes")
+    @Test("every 7th cut of a PNG and a JPEG is refused as damaged, never crashes")
     func truncations() {
         for name in ["digit35-mnist28.png", "digit35-progressive.jpg"] {
             let bytes = PictureFixtures.bytes(name)
@@ -94,6 +98,95 @@ struct PictureTests {
                 #expect(throws: ImageError.self) { try ImageDecoder.decode(Array(bytes.prefix(length))) }
             }
         }
+    }
+
+    @Test("a progressive JPEG's coefficient buffers count against the decoded bytes; a baseline one's do not")
+    func progressiveMemory() throws {
+        // 140 x 140, progressive: 19,600 grey bytes plus its coefficients.
+        let progressive = PictureFixtures.bytes("digit35-progressive.jpg")
+        #expect {
+            try ImageDecoder.decode(progressive, limits: ImageLimits(maxDecodedBytes: 140 * 140 * 2))
+        } throws: { error in
+            guard case .decodedTooLarge(.jpeg, 140, 140, let bytes, _) = error as? ImageError else { return false }
+            return bytes > 140 * 140 * 2
+        }
+        // 280 x 280, baseline: only its grey pixels.
+        _ = try ImageDecoder.decode(
+            PictureFixtures.bytes("digit35-quality75.jpg"), limits: ImageLimits(maxDecodedBytes: 280 * 280))
+    }
+
+    @Test("the ink groups agree with a plain flood fill on random pictures, specks and all")
+    func inkGroupsAgainstFloodFill() throws {
+        var generator = SeededGenerator(seed: 7)
+        for trial in 0..<300 {
+            let width = Int.random(in: 3...24, using: &generator)
+            let height = Int.random(in: 3...24, using: &generator)
+            let density = Double.random(in: 0.05...0.6, using: &generator)
+            var levels = [UInt8](repeating: 255, count: width * height)
+            for index in levels.indices where Double.random(in: 0..<1, using: &generator) < density {
+                levels[index] = 0
+            }
+            // Paper on the border, so that the polarity is dark ink.
+            for x in 0..<width {
+                levels[x] = 255
+                levels[(height - 1) * width + x] = 255
+            }
+            for y in 0..<height {
+                levels[y * width] = 255
+                levels[y * width + width - 1] = 255
+            }
+            guard levels.contains(0) else { continue }
+            let image = GreyImage(width: width, height: height, levels: levels)
+            let ink = try DigitImagePreparation.inkScale(of: image)
+            let box = try DigitImagePreparation.inkBox(of: image, ink: ink)
+            let expected = Self.floodFillBox(levels, width: width, height: height)
+            let found: [Int] = [box.left, box.top, box.right, box.bottom]
+            #expect(found == [expected.0, expected.1, expected.2, expected.3], "trial \(trial)")
+        }
+    }
+
+    /// The bounding box of the 8-connected groups of black pixels at least 2 % the size of the largest.
+    static func floodFillBox(_ levels: [UInt8], width: Int, height: Int) -> (Int, Int, Int, Int) {
+        var group = [Int](repeating: -1, count: levels.count)
+        var sizes: [Int] = []
+        for start in levels.indices where levels[start] == 0 && group[start] < 0 {
+            var stack = [start]
+            group[start] = sizes.count
+            var size = 0
+            while let index = stack.popLast() {
+                size += 1
+                let (x, y) = (index % width, index / width)
+                for dy in -1...1 {
+                    for dx in -1...1 {
+                        let (nx, ny) = (x + dx, y + dy)
+                        guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
+                        let neighbour = ny * width + nx
+                        if levels[neighbour] == 0 && group[neighbour] < 0 {
+                            group[neighbour] = sizes.count
+                            stack.append(neighbour)
+                        }
+                    }
+                }
+            }
+            sizes.append(size)
+        }
+        let minimum = Double(sizes.max()!) * DigitImagePreparation.speckFraction
+        var box = (width, height, -1, -1)
+        for index in levels.indices where group[index] >= 0 && Double(sizes[group[index]]) >= minimum {
+            let (x, y) = (index % width, index / width)
+            box = (min(box.0, x), min(box.1, y), max(box.2, x), max(box.3, y))
+        }
+        return box
+    }
+
+    @Test("thin stripes, half a million runs of ink, are grouped in one pass over the rows")
+    func stripes() throws {
+        // 4096 x 255 of alternating columns, paper around them: 2,047 runs a row.
+        let (width, height) = (4096, 255)
+        var levels = [UInt8](repeating: 255, count: width * height)
+        for y in 1..<(height - 1) { for x in stride(from: 1, to: width - 1, by: 2) { levels[y * width + x] = 0 } }
+        let input = try DigitImagePreparation.modelInput(from: GreyImage(width: width, height: height, levels: levels))
+        #expect(input.count == 400)
     }
 
     @Test("binary PGM: comments, 16-bit samples, and what is refused")
@@ -126,7 +219,13 @@ struct PictureTests {
             throws: ImageError.unsupported(
                 format: .pgm, reason: "plain (ASCII, P2) PGM is not taken; save it as binary PGM (P5)")
         ) {
-            try ImageDecoder.decode(Array("P2 1 1 255\n0\n".utf8), as: .pgm)
+            try ImageDecoder.decode(Array("P2 1 1 255\n0\n".utf8))
+        }
+        #expect(
+            throws: ImageError.unsupported(
+                format: .pgm, reason: "netpbm P6 is not taken; send binary PGM (P5), PNG or JPEG")
+        ) {
+            try ImageDecoder.decode(Array("P6 1 1 255\n000".utf8))
         }
     }
 
@@ -243,6 +342,9 @@ struct PictureTests {
         #expect(ImageFormat(mediaType: "image/jpg") == .jpeg)
         #expect(ImageFormat(mediaType: "image/x-portable-graymap") == .pgm)
         #expect(ImageFormat(mediaType: "image/gif") == nil)
+        // Spaces inside the type make it none taken, as they do for the server's choice of thread.
+        #expect(ImageFormat(mediaType: "image /png") == nil)
+        #expect(ImageFormat(mediaType: "image/png\t") == .png)
         #expect(ImageFormat(sniffing: PictureFixtures.bytes("digit35-quality75.jpg")) == .jpeg)
         #expect(ImageFormat(sniffing: PictureFixtures.bytes("digit35-mnist28.pgm")) == .pgm)
         #expect(ImageFormat(sniffing: [0x89, 0x50]) == nil)

@@ -116,7 +116,9 @@ struct PageTests {
         let html = String(decoding: reply.body, as: UTF8.self)
         #expect(html.hasPrefix("<!doctype html>"))
         for part in [
-            "<canvas id=\"pad\"", "id=\"preview\"", "fetch(state.base + \"predict\"", "fetch(\"models\")", "aria-live",
+            "<canvas id=\"pad\"", "id=\"preview\"", "fetch(state.base + \"predict?include_input=true\"",
+            "\"Content-Type\": \"image/png\"",
+            "fetch(\"models\")", "aria-live",
             "<meta name=\"viewport\"",
         ] {
             #expect(html.contains(part), "\(part)")

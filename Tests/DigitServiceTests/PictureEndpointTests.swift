@@ -87,17 +87,60 @@ struct PictureEndpointTests {
 
     @Test("--max-image-side and --max-body-bytes bound a picture before it is decoded")
     func limits() async throws {
-        let harness = try ServiceHarness {
-            $0.maxImageSide = 100
-            $0.http.limits.maxBodyBytes = 70_000
-        }
-        defer { harness.stop() }
-        let large = try await harness.request(
-            "POST", "/predict", body: Pictures.bytes("digit35-black-on-white280.png"), contentType: "image/png")
+        let picture = Pictures.bytes("digit35-black-on-white280.png")
+        let sides = try ServiceHarness { $0.maxImageSide = 100 }
+        let large = try await sides.request("POST", "/predict", body: picture, contentType: "image/png")
+        sides.stop()
         #expect(large.status == 413 && large.errorMessage.contains("280x280 pixels; at most 100x100"))
-        let small = try await harness.request(
+        // 280 x 280 grey is 78,400 bytes decoded, over a body limit of 70,000 (the file is 5,982 bytes).
+        let bytes = try ServiceHarness { $0.http.limits.maxBodyBytes = 70_000 }
+        defer { bytes.stop() }
+        let decoded = try await bytes.request("POST", "/predict", body: picture, contentType: "image/png")
+        #expect(decoded.status == 413 && decoded.errorMessage.contains("78400 bytes decoded, over the limit of 70000"))
+        let small = try await bytes.request(
             "POST", "/predict", body: Pictures.bytes("digit35-mnist28.png"), contentType: "image/png")
         #expect(small.status == 200)
+    }
+
+    @Test("a multipart batch shares one decoding budget: the part that would pass it is refused, named")
+    func batchBudget() async throws {
+        // Each 280 x 280 picture counts 313,600 bytes (4 per pixel) against a budget of 350,000; the second
+        // then has 36,400 left, less than its 78,400 grey bytes.
+        let harness = try ServiceHarness { $0.http.limits.maxBodyBytes = 350_000 }
+        defer { harness.stop() }
+        let picture = Pictures.bytes("digit35-black-on-white280.png")
+        let body = Pictures.multipart([("a.png", "image/png", picture), ("b.png", "image/png", picture)])
+        let reply = try await harness.request(
+            "POST", "/predict/batch", body: body, contentType: "multipart/form-data; boundary=xYz-boundary")
+        #expect(reply.status == 413 && reply.errorCode == "image_too_large")
+        #expect(reply.errorMessage.hasPrefix("part 2 ('b.png')") && reply.errorMessage.contains("decoding budget"))
+        let one = Pictures.multipart([("a.png", "image/png", picture)])
+        let alone = try await harness.request(
+            "POST", "/predict/batch", body: one, contentType: "multipart/form-data; boundary=xYz-boundary")
+        #expect(alone.status == 200)
+    }
+
+    @Test("a model of 28x28 images is sent its pixels as JSON; a picture for it is refused, not crashed on")
+    func otherInputShape() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("digits-28-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = Model(
+            name: "wide", classes: [0, 1], inputShape: [28, 28],
+            network: Network(input: .flat(784), architecture: [.dense(units: 1, activation: .sigmoid)], seed: 1))
+        try model.save(to: folder.appendingPathComponent("wide.json").path)
+        try NumPyArray(shape: [2, 784], floats: [Float](repeating: 0, count: 2 * 784))
+            .save(to: folder.appendingPathComponent("x.npy").path)
+        try NumPyArray(shape: [2], elements: .uint8([0, 1])).save(to: folder.appendingPathComponent("y.npy").path)
+        let harness = try ServiceHarness {
+            $0.source = .file(folder.appendingPathComponent("wide.json").path)
+            $0.testImagesPath = folder.appendingPathComponent("x.npy").path
+            $0.testLabelsPath = folder.appendingPathComponent("y.npy").path
+        }
+        defer { harness.stop() }
+        let reply = try await harness.request(
+            "POST", "/predict", body: Pictures.bytes("digit35-mnist28.png"), contentType: "image/png")
+        #expect(reply.status == 422 && reply.errorMessage.contains("takes 28x28 images; pictures are made into 20x20"))
     }
 
     @Test("a multipart batch is answered in part order, each answer naming its file")
@@ -158,5 +201,12 @@ struct PictureEndpointTests {
                 method: "POST", target: "/predict", version: .http1_1,
                 headers: ["Content-Type": "application/json", "Host": "x"]), body: [])
         #expect(harness.service.makeRouter().route(&json) == .inline)
+        // A space inside the type: inline, and no picture either (415), never a decode on the loop.
+        var spaced = HTTPRequest(
+            head: HTTPRequestHead(
+                method: "POST", target: "/predict", version: .http1_1,
+                headers: ["Content-Type": "image /png", "Host": "x"]), body: [])
+        #expect(harness.service.makeRouter().route(&spaced) == .inline)
+        #expect(PictureInput.format(declaredBy: "image /png") == nil)
     }
 }

@@ -36,6 +36,16 @@ struct MultipartFormDataTests {
         #expect(form.parts[1].content.isEmpty)
     }
 
+    @Test("a part with no content whose blank line is also the delimiter's line end (found by review: it trapped)")
+    func emptyPartSharingTheLineEnd() throws {
+        let form = try parse("--X\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--X--\r\n", boundary: "X")
+        #expect(form.parts.count == 1 && form.parts[0].content.isEmpty)
+        let two = try parse(
+            "--X\r\nContent-Disposition: form-data; name=a\r\n\r\n--X\r\nContent-Disposition: form-data; name=b\r\n\r\nz\r\n--X--",
+            boundary: "X")
+        #expect(two.parts.map(\.name) == ["a", "b"] && Array(two.parts[1].content) == [UInt8(ascii: "z")])
+    }
+
     @Test("framing errors say what is wrong")
     func errors() {
         let cases: [(String, String)] = [

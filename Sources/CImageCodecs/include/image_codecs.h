@@ -7,20 +7,25 @@
 /// How a decode ended.
 typedef enum {
     IMAGE_CODECS_OK = 0,
-    /// The declared size is over the limits; `width` and `height` hold it. Nothing was allocated for pixels.
+    /// The size in the header is over the limits (width, height or decoded bytes); `width` and `height`
+    /// hold it. Nothing was allocated for pixels.
     IMAGE_CODECS_TOO_LARGE = 1,
     /// The library refused the data (damaged, truncated, not this format); `message` says why.
     IMAGE_CODECS_DAMAGED = 2,
     /// A valid file of a kind that is not taken (a CMYK JPEG); `message` says which.
     IMAGE_CODECS_UNSUPPORTED = 3,
     IMAGE_CODECS_OUT_OF_MEMORY = 4,
+    /// Within the size limits, but over a limit on the work: a JPEG's progressive scans, or the memory
+    /// libjpeg would need beyond the pixels; `message` says which.
+    IMAGE_CODECS_TOO_COMPLEX = 5,
 } image_codecs_status;
 
 /// What a decode may cost, checked from the file's header before any pixel is allocated.
 typedef struct {
     uint32_t max_width;
     uint32_t max_height;
-    /// Bytes of decoded pixels at most (width x height x channels).
+    /// Bytes of decoded pixels at most (width x height x channels, after expansion to 8 bits); for a
+    /// progressive JPEG, its coefficient buffers (2 bytes per sample of every component) count too.
     uint64_t max_decoded_bytes;
     /// JPEG: progressive scans at most (a file of thousands of tiny scans costs seconds of CPU).
     uint32_t max_jpeg_scans;
@@ -37,6 +42,8 @@ typedef struct {
     /// JPEG: the TIFF structure of the first Exif APP1 segment (after "Exif\0\0"), or NULL.
     uint8_t *exif;
     size_t exif_length;
+    /// With IMAGE_CODECS_TOO_LARGE: the bytes the decode would have needed (0 when a side was too long).
+    uint64_t decoded_bytes;
     /// Why a decode failed, in the library's words.
     char message[256];
 } image_codecs_raster;

@@ -74,24 +74,27 @@ public enum DigitImagePreparation {
         let isInk = ink.map { $0 >= inkThreshold }
         var groups = InkGroups()
         var previous: Range<Int> = 0..<0
-        for y in 0..<image.height {
-            let rowStart = groups.runs.count
-            var x = 0
-            let row = y * image.width
-            while x < image.width {
-                guard isInk[Int(image.levels[row + x])] else {
-                    x += 1
-                    continue
+        let width = image.width
+        let tooNoisy = image.levels.withUnsafeBufferPointer { levels -> Bool in
+            for y in 0..<image.height {
+                let rowStart = groups.runs.count
+                let row = levels[(y * width)..<((y + 1) * width)]
+                var x = row.startIndex
+                while x < row.endIndex {
+                    guard isInk[Int(row[x])] else {
+                        x += 1
+                        continue
+                    }
+                    let start = x
+                    while x < row.endIndex, isInk[Int(row[x])] { x += 1 }
+                    guard groups.runs.count < maxInkRuns else { return true }
+                    groups.add(row: y, start: start - row.startIndex, end: x - 1 - row.startIndex, touching: previous)
                 }
-                let start = x
-                while x < image.width, isInk[Int(image.levels[row + x])] { x += 1 }
-                guard groups.runs.count < maxInkRuns else {
-                    throw .noInk(reason: "the picture is noise: more than \(maxInkRuns) separate runs of ink")
-                }
-                groups.add(row: y, start: start, end: x - 1, touching: previous)
+                previous = rowStart..<groups.runs.count
             }
-            previous = rowStart..<groups.runs.count
+            return false
         }
+        if tooNoisy { throw .noInk(reason: "the picture is noise: more than \(maxInkRuns) separate runs of ink") }
         guard let box = groups.boxWithoutSpecks(speckFraction: speckFraction) else {
             throw .noInk(reason: "no pixel is at least half inked")
         }
@@ -167,14 +170,25 @@ struct InkGroups {
     private(set) var runs: [Run] = []
     private var parent: [Int] = []
 
-    /// Adds a run and joins it with the runs of the row above (`above`, indices into ``runs``) it touches.
+    /// Where the next run of the current row starts looking in the row above: runs come left to right, so
+    /// the runs above that end before one run cannot touch the next, and each row pair costs the runs of
+    /// both, not their product (a picture of thin stripes has thousands of runs a row).
+    private var aboveCursor = 0
+
+    /// Adds a run, left to right within its row, and joins it with the runs of the row above (`above`,
+    /// indices into ``runs``) that it touches.
     mutating func add(row: Int, start: Int, end: Int, touching above: Range<Int>) {
         let index = runs.count
+        if index == 0 || runs[index - 1].row != row { aboveCursor = above.lowerBound }
         runs.append(Run(row: row, start: start, end: end))
         parent.append(index)
-        for other in above where runs[other].start <= end + 1 && runs[other].end >= start - 1 {
+        aboveCursor = max(aboveCursor, above.lowerBound)
+        while aboveCursor < above.upperBound, runs[aboveCursor].end < start - 1 { aboveCursor += 1 }
+        var other = aboveCursor
+        while other < above.upperBound, runs[other].start <= end + 1 {
             let (a, b) = (root(of: other), root(of: index))
             if a != b { parent[max(a, b)] = min(a, b) }
+            other += 1
         }
     }
 

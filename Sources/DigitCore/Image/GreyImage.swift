@@ -3,7 +3,8 @@
 public struct GreyImage: Equatable, Sendable {
     public let width: Int
     public let height: Int
-    public var levels: [UInt8]
+    /// Settable only inside the module (and by tests), so that it always holds width x height levels.
+    public internal(set) var levels: [UInt8]
 
     public init(width: Int, height: Int, levels: [UInt8]) {
         precondition(width > 0 && height > 0 && levels.count == width * height, "levels must hold width x height")
@@ -34,10 +35,18 @@ public struct GreyImage: Equatable, Sendable {
         let count = width * height
         let colour = channels >= 3
         let alpha = channels == 2 || channels == 4
-        var levels = [UInt8](repeating: 0, count: count)
-        for index in 0..<count {
-            let base = index * channels
-            levels[index] = colour ? Self.luma(samples[base], samples[base + 1], samples[base + 2]) : samples[base]
+        var levels: [UInt8]
+        if channels == 1 {
+            levels = Array(samples)
+        } else {
+            levels = [UInt8](repeating: 0, count: count)
+            levels.withUnsafeMutableBufferPointer { levels in
+                for index in 0..<count {
+                    let base = index * channels
+                    levels[index] =
+                        colour ? Self.luma(samples[base], samples[base + 1], samples[base + 2]) : samples[base]
+                }
+            }
         }
         if alpha {
             var opaqueSum = 0

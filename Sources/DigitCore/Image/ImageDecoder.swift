@@ -5,7 +5,8 @@ import CImageCodecs
 public struct ImageLimits: Sendable, Equatable {
     /// Width and height at most. Default 4096.
     public var maxSide: Int
-    /// Bytes of decoded samples at most (width x height x channels, 8 bits each). Default 64 MiB.
+    /// Bytes of decoded samples at most (width x height x channels, 8 bits each; for a progressive JPEG,
+    /// its coefficient buffers too). Default 64 MiB.
     public var maxDecodedBytes: Int
     /// A progressive JPEG's scans at most; a normal one has about ten. Default 256.
     public var maxJPEGScans: Int
@@ -27,12 +28,10 @@ public enum ImageDecoder {
         guard let format = format ?? ImageFormat(sniffing: bytes) else {
             throw .unknownFormat(firstBytes: Array(bytes.prefix(8)))
         }
-        do {
-            return try bytes.withUnsafeBufferPointer { buffer throws(ImageError) in
-                switch format {
-                case .pgm: try PGMDecoder.decode(buffer, limits: limits)
-                case .png, .jpeg: try decodeWithLibrary(buffer, format: format, limits: limits)
-                }
+        return try bytes.withUnsafeBufferPointer { buffer throws(ImageError) in
+            switch format {
+            case .pgm: try PGMDecoder.decode(buffer, limits: limits)
+            case .png, .jpeg: try decodeWithLibrary(buffer, format: format, limits: limits)
             }
         }
     }
@@ -62,12 +61,11 @@ public enum ImageDecoder {
             if width > limits.maxSide || height > limits.maxSide {
                 throw .tooLarge(format: format, width: width, height: height, maxSide: limits.maxSide)
             }
-            let message = Self.message(of: &raster)
-            if !message.isEmpty { throw .tooComplex(format: format, reason: message) }
-            let channels = max(Int(raster.channels), 1)
             throw .decodedTooLarge(
-                format: format, width: width, height: height, bytes: width * height * channels,
+                format: format, width: width, height: height, bytes: Int(clamping: raster.decoded_bytes),
                 limit: limits.maxDecodedBytes)
+        case IMAGE_CODECS_TOO_COMPLEX:
+            throw .tooComplex(format: format, reason: Self.message(of: &raster))
         case IMAGE_CODECS_UNSUPPORTED:
             throw .unsupported(format: format, reason: Self.message(of: &raster))
         case IMAGE_CODECS_OUT_OF_MEMORY:

@@ -17,9 +17,11 @@ public enum ImageFormat: String, Sendable, CaseIterable {
     /// The format of a declared media type (its parameters ignored, letter case too); `image/jpg`, a common
     /// misspelling, and `image/pjpeg`, an old browser's progressive JPEG, are JPEG.
     public init?(mediaType: String) {
-        // A media type holds no spaces; those around it are dropped with them.
-        let type = mediaType.prefix { $0 != ";" }.filter { $0 != " " && $0 != "\t" }
-        switch type.lowercased() {
+        // Spaces and tabs around the type are dropped; inside it ("image /png") they make it no type taken,
+        // as they do for the server's choice of thread (`Content-Type` beginning with `image/`).
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        let type = mediaType.prefix { $0 != ";" }.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
+        switch String(type).lowercased() {
         case "image/png": self = .png
         case "image/jpeg", "image/jpg", "image/pjpeg": self = .jpeg
         case "image/x-portable-graymap", "image/x-portable-anymap": self = .pgm
@@ -33,7 +35,11 @@ public enum ImageFormat: String, Sendable, CaseIterable {
             self = .png
         } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             self = .jpeg
-        } else if bytes.starts(with: Array("P5".utf8)) {
+        } else if bytes.count >= 2, bytes.first == UInt8(ascii: "P"),
+            (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(bytes[bytes.index(after: bytes.startIndex)])
+        {
+            // Every netpbm format ("P1" to "P7"), so that the PGM decoder can say which one it is and that
+            // only binary PGM (P5) is taken.
             self = .pgm
         } else {
             return nil

@@ -6,6 +6,14 @@ enum PGMDecoder {
         if bytes.starts(with: Array("P2".utf8)) {
             throw .unsupported(format: .pgm, reason: "plain (ASCII, P2) PGM is not taken; save it as binary PGM (P5)")
         }
+        if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] != UInt8(ascii: "5"),
+            (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(bytes[1])
+        {
+            throw .unsupported(
+                format: .pgm,
+                reason: "netpbm P\(Character(Unicode.Scalar(bytes[1]))) is not taken; send binary PGM (P5), PNG or JPEG"
+            )
+        }
         guard bytes.starts(with: Array("P5".utf8)) else {
             throw .damaged(format: .pgm, reason: "the file does not begin with P5")
         }

@@ -13,17 +13,44 @@ struct PictureInput: Sendable {
         contentType.flatMap(ImageFormat.init(mediaType:))
     }
 
+    /// Pictures are made into 20 x 20; a model of another input (served with a test split to match) cannot
+    /// read them.
+    static func check(_ served: ServedModel) throws(HTTPError) {
+        let side = DigitImagePreparation.side
+        guard served.model.inputShape == [side, side] else {
+            throw HTTPError(
+                status: .unprocessableContent, code: "invalid_request",
+                message:
+                    "model '\(served.name)' takes \(served.model.inputShape.map(String.init).joined(separator: "x")) images; pictures are made into \(side)x\(side), so send it its pixels as JSON"
+            )
+        }
+    }
+
     /// The 400 values the model reads for one picture. `declared` is the format its `Content-Type` named
     /// (nil: whatever its signature says); `part` names a multipart part in messages.
     func modelInput(_ bytes: [UInt8], declared: ImageFormat?, part: String? = nil) throws(HTTPError) -> [Float] {
+        try modelInputAndCost(bytes, declared: declared, part: part).input
+    }
+
+    /// The model input and the bytes its decoding took (width x height x 4 at most: the grey levels and
+    /// the samples they came from), for a batch's budget. `whenOverBudget`, when a decode is refused as
+    /// too large, says why in the budget's words.
+    func modelInputAndCost(
+        _ bytes: [UInt8], declared: ImageFormat?, part: String? = nil, whenOverBudget: String? = nil
+    ) throws(HTTPError) -> (input: [Float], decodedBytes: Int) {
         let actual = ImageFormat(sniffing: bytes)
         if let declared, actual != declared {
             throw .pictureTypeMismatch(declared: declared, actual: actual, firstBytes: bytes.prefix(8), part: part)
         }
         do {
             let image = try ImageDecoder.decode(bytes, as: declared ?? actual, limits: limits)
-            return try DigitImagePreparation.modelInput(from: image)
+            return (try DigitImagePreparation.modelInput(from: image), image.width * image.height * 4)
         } catch {
+            if case .decodedTooLarge = error, let whenOverBudget {
+                throw HTTPError(
+                    status: .contentTooLarge, code: "image_too_large",
+                    message: "\(part ?? "the picture"): \(error) (\(whenOverBudget)); send fewer pictures at once")
+            }
             throw .invalidPicture(error, part: part)
         }
     }

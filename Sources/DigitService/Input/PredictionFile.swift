@@ -53,6 +53,9 @@ public enum PredictionFile {
             )
         }
         guard count <= maxImages else { throw .batchTooLarge(count: count, limit: maxImages) }
+        guard count > 0 else {
+            throw HTTPError(status: .unprocessableContent, code: "invalid_npy", message: "the array holds no image")
+        }
         let values = array.floats()
         var images: [(String, [Float])] = []
         for index in 0..<count {

@@ -24,16 +24,11 @@ public struct MultipartFormData: Sendable {
     /// The boundary a `Content-Type: multipart/form-data; boundary=...` declares; nil when the type is not
     /// multipart/form-data. An empty string means the type is, but its boundary is missing or invalid.
     public static func boundary(inContentType value: String) -> String? {
-        let parameters = value.split(separator: ";").map { $0.trimmingHTTPWhitespace() }
-        guard parameters.first?.lowercased() == "multipart/form-data" else { return nil }
-        for parameter in parameters.dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingHTTPWhitespace() }
-            guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
-            let boundary = pair[1].trimmingCharacters(equalTo: "\"")
-            // RFC 2046: 1 to 70 characters.
-            return (1...70).contains(boundary.utf8.count) ? boundary : ""
-        }
-        return ""
+        guard String(value.prefix(while: { $0 != ";" })).trimmingHTTPWhitespace().lowercased() == "multipart/form-data"
+        else { return nil }
+        // RFC 2046: 1 to 70 characters.
+        guard let boundary = parameter("boundary", in: value), (1...70).contains(boundary.utf8.count) else { return "" }
+        return boundary
     }
 
     /// Splits `body` at `boundary`; at most `maxParts` parts. An error says what is wrong with the framing.
@@ -68,6 +63,7 @@ public struct MultipartFormData: Sendable {
             }
             let headers = try Self.headers(body[position..<max(position, headersEnd)], part: parts.count + 1)
             let contentStart = headersEnd + 4
+            // From the blank line's CRLF: a part with no content may share it with the delimiter.
             guard let next = Self.find([13, 10] + delimiter, in: body, from: contentStart - 2, atLineStart: false)
             else {
                 throw MultipartError(
@@ -84,7 +80,7 @@ public struct MultipartFormData: Sendable {
             parts.append(
                 Part(
                     name: name, filename: Self.parameter("filename", in: disposition),
-                    contentType: headers["content-type"], content: body[contentStart..<next]))
+                    contentType: headers["content-type"], content: body[min(contentStart, next)..<next]))
             position = next + 2
         }
         guard !parts.isEmpty else { throw MultipartError("the body holds no part") }
@@ -115,8 +111,8 @@ public struct MultipartFormData: Sendable {
     }
 
     /// The first index of `needle` in `body` at or after `start`; with `atLineStart`, only at the body's
-    /// start or just after a CRLF. `memmem` (two-way search), so a hostile body of near-boundaries costs
-    /// time in proportion to its length, not to its length times the boundary's.
+    /// start or just after a CRLF. glibc's `memmem` (two-way search for long needles, a shift table on the
+    /// last two bytes for short ones such as a boundary) rather than a comparison at every byte.
     private static func find(_ needle: [UInt8], in body: [UInt8], from start: Int, atLineStart: Bool) -> Int? {
         let start = max(start, 0)
         if atLineStart {
