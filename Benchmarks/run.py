@@ -152,9 +152,11 @@ def main():
     parser.add_argument("--digits", default=DIGITS, help="the digits binary to measure (another build, to compare)")
     parser.add_argument("--log-level", default="info", help="digits' log level; info, the default, logs every request")
     parser.add_argument("--event-loops", type=int, help="digits' --event-loops (default: one per core)")
-    parser.add_argument("--scenarios", default="all", choices=["all", "predict", "models"],
+    parser.add_argument("--scenarios", default="all", choices=["all", "predict", "models", "pictures"],
                         help="predict: POST /predict at 16 and 64 connections only, beside nginx; models: the "
-                             "ten-class MLP, CNN and int8 CNN beside FastAPI serving the CNN (Benchmarks/models.py)")
+                             "ten-class MLP, CNN and int8 CNN beside FastAPI serving the CNN (Benchmarks/models.py); "
+                             "pictures: POST /predict with PNG and JPEG bodies beside JSON, and beside FastAPI + "
+                             "Pillow (Benchmarks/pictures.py)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the scenarios this many times, alternating servers; the table gives medians")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the memory runs")
@@ -162,6 +164,9 @@ def main():
     if args.scenarios == "models":
         import models
         return models.run(args.duration, args.skip_build, args.rounds)
+    if args.scenarios == "pictures":
+        import pictures
+        return pictures.run(args.duration, args.skip_build, args.rounds)
     os.chdir(TOP)
     for tool in ["wrk", "nginx"]:
         if not shutil.which(tool):

@@ -4,12 +4,14 @@ Python system would be put behind HTTP today. Same request and response shapes a
     DIGITS_MODEL=data/models/binary/1/model.json uvicorn --app-dir Benchmarks/peers fastapi_app:app --workers 2
 """
 import base64
+import io
 import json
 import os
 from typing import List
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from PIL import Image
 from pydantic import BaseModel
 
 with open(os.environ.get("DIGITS_MODEL", "data/models/binary/1/model.json")) as file:
@@ -111,6 +113,32 @@ def predict(digit: Digit):
 def predict_batch(batch: Batch):
     outputs = forward(np.asarray(batch.images, dtype=np.float32))
     return {"predictions": [answer(row) for row in outputs]}
+
+
+def prepared(picture):
+    """What a Python developer would write for a picture: Pillow decodes, NumPy finds the ink (polarity
+    from the border, ink from 0 at the paper to 1 at the farthest level, the box of the pixels at least half
+    inked; no speck removal), Pillow's BILINEAR resize scales the box to a longer side of 20, centred."""
+    grey = np.asarray(Image.open(io.BytesIO(picture)).convert("L"), dtype=np.float32)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = np.median(border)
+    far = grey.min() if paper >= 128 else grey.max()
+    ink = np.clip((paper - grey) / (paper - far), 0, 1)
+    rows, columns = np.nonzero(ink >= 0.5)
+    box = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    height, width = box.shape
+    longer = max(width, height)
+    size = (max(1, round(width * 20 / longer)), max(1, round(height * 20 / longer)))
+    scaled = np.asarray(Image.fromarray(box).resize(size, Image.BILINEAR))
+    out = np.zeros((20, 20), dtype=np.float32)
+    x, y = (20 - size[0]) // 2, (20 - size[1]) // 2
+    out[y:y + size[1], x:x + size[0]] = np.clip(scaled, 0, 1)
+    return out.reshape(1, 400)
+
+
+@app.post("/predict/picture")
+async def predict_picture(request: Request):
+    return answer(forward(prepared(await request.body()))[0])
 
 
 @app.get("/model")
