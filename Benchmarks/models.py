@@ -10,9 +10,8 @@ import os
 import statistics
 import subprocess
 import tempfile
-import time
 
-from run import DIGITS, HERE, TOP, bodies, free_port, peer_venv, wait_for_port, wrk
+from run import TOP, bodies, peer_venv, start_beside_peer, wrk
 
 SCENARIOS = [
     # name, body, connections, images per request
@@ -37,23 +36,8 @@ def run(duration, skip_build, rounds):
     scripts = bodies(scratch)
     processes = []
     try:
-        ports = {"digits": free_port(), "fastapi": free_port()}
-        log = open(os.path.join(scratch, "digits.log"), "w+")
-        processes.append(subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(ports["digits"])],
-                                          stdout=log, stderr=subprocess.STDOUT))
-        processes.append(subprocess.Popen(
-            [os.path.join(venv, "bin", "uvicorn"), "--app-dir", os.path.join(HERE, "peers"), "fastapi_app:app",
-             "--host", "127.0.0.1", "--port", str(ports["fastapi"]), "--workers", "2", "--log-level", "warning",
-             "--no-access-log"],
-            # One BLAS thread per worker: two workers with a thread per core each fight over the two cores
-            # (measured: 66 requests/s for POST /predict instead of the figure below).
-            env=dict(os.environ, DIGITS_MODEL="data/models/ten-class/2/model.json", OPENBLAS_NUM_THREADS="1",
-                     OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")))
-        for port in ports.values():
-            wait_for_port(port)
-        while "ready on" not in open(log.name).read():
-            time.sleep(0.05)
-        time.sleep(2)
+        started, ports = start_beside_peer(scratch, venv, [], "data/models/ten-class/2/model.json")
+        processes += started
         runs = {}
         for _ in range(rounds):
             for scenario, body, connections, images in SCENARIOS:

@@ -11,9 +11,8 @@ import os
 import statistics
 import subprocess
 import tempfile
-import time
 
-from run import DIGITS, HERE, TOP, bodies, free_port, peer_venv, wait_for_port, wrk
+from run import TOP, bodies, peer_venv, start_beside_peer, wrk
 
 PICTURES = "Tests/Fixtures/pictures"
 # name, body file (None: the JSON body), media type
@@ -50,22 +49,8 @@ def run(duration, skip_build, rounds):
     paths = scripts(scratch)
     processes = []
     try:
-        ports = {"digits": free_port(), "fastapi": free_port()}
-        log = open(os.path.join(scratch, "digits.log"), "w+")
-        processes.append(subprocess.Popen(
-            [DIGITS, "serve", "--host", "127.0.0.1", "--port", str(ports["digits"]), "--model",
-             "data/models/binary/1/model.json"], stdout=log, stderr=subprocess.STDOUT))
-        processes.append(subprocess.Popen(
-            [os.path.join(venv, "bin", "uvicorn"), "--app-dir", os.path.join(HERE, "peers"), "fastapi_app:app",
-             "--host", "127.0.0.1", "--port", str(ports["fastapi"]), "--workers", "2", "--log-level", "warning",
-             "--no-access-log"],
-            env=dict(os.environ, DIGITS_MODEL="data/models/binary/1/model.json", OPENBLAS_NUM_THREADS="1",
-                     OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")))
-        for port in ports.values():
-            wait_for_port(port)
-        while "ready on" not in open(log.name).read():
-            time.sleep(0.05)
-        time.sleep(2)
+        started, ports = start_beside_peer(scratch, venv, ["--model", "data/models/binary/1/model.json"], "data/models/binary/1/model.json")
+        processes += started
         runs = {}
         for _ in range(rounds):
             for name, file, _ in BODIES:

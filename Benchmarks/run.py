@@ -124,6 +124,29 @@ def peer_venv():
     return venv
 
 
+def start_beside_peer(scratch, venv, digits_arguments, peer_model):
+    """digits serve with `digits_arguments` and the FastAPI peer (2 uvicorn workers) serving `peer_model`,
+    both ready for requests: their processes, and their ports by "digits" and "fastapi"."""
+    ports = {"digits": free_port(), "fastapi": free_port()}
+    log = open(os.path.join(scratch, "digits.log"), "w+")
+    processes = [subprocess.Popen([DIGITS, "serve", "--host", "127.0.0.1", "--port", str(ports["digits"]),
+                                   *digits_arguments], stdout=log, stderr=subprocess.STDOUT)]
+    processes.append(subprocess.Popen(
+        [os.path.join(venv, "bin", "uvicorn"), "--app-dir", os.path.join(HERE, "peers"), "fastapi_app:app",
+         "--host", "127.0.0.1", "--port", str(ports["fastapi"]), "--workers", "2", "--log-level", "warning",
+         "--no-access-log"],
+        # One BLAS thread per worker: two workers with a thread per core each fight over the two cores
+        # (measured: 66 requests/s for the CNN's POST /predict instead of the figure in the README).
+        env=dict(os.environ, DIGITS_MODEL=peer_model, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+                 MKL_NUM_THREADS="1")))
+    for port in ports.values():
+        wait_for_port(port)
+    while "ready on" not in open(log.name).read():
+        time.sleep(0.05)
+    time.sleep(2)
+    return processes, ports
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as status:
         fields = dict(line.split(":", 1) for line in status)
