@@ -18,7 +18,7 @@ struct Predict: ParsableCommand {
             """
     )
 
-    @Argument(help: "The files.")
+    @Argument(help: "Pictures (PNG, JPEG, binary PGM), .npy arrays or JSON request bodies.")
     var files: [String]
 
     @Option(help: "One model file instead of a repository.")
@@ -30,7 +30,7 @@ struct Predict: ParsableCommand {
     @Option(help: "The repository's model to use, at its highest version. (default: binary)")
     var modelName: String?
 
-    @Option(help: "A picture's width and height in pixels at most. (default: \(ImageLimits().maxSide))")
+    @Option(help: "A picture's width and height in pixels at most.")
     var maxImageSide: Int = ImageLimits().maxSide
 
     @Flag(help: "Print the predictions as JSON, each as POST /predict answers it, with its file.")
