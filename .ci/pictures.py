@@ -273,7 +273,8 @@ def check(digits):
         print(f"{total} pictures of {len(DIGITS)} test digits in {len(fixtures(0))} forms: the server's 20x20 "
               f"against the reference: max difference {max(differences):.2g}, mean {np.mean(means):.2g} "
               f"(worst mean {max(means):.2g}); {agree_original}/{total} predictions equal the original "
-              f"20x20's; every picture's prediction equals its reference's by JSON: {not any('read as' in f for f in failures)}")
+              f"20x20's; every picture's prediction equals its reference's by JSON: "
+              f"{not any('read as' in f for f in failures)}")
         for name, data, media_type, status, words in hostile():
             got, answer = post(port, "/predict", data, media_type)
             message = answer.get("error", {}).get("message", "")

@@ -8,10 +8,9 @@ Needs wrk (a Debian package); installs the peer into Benchmarks/.venv-peers as r
 """
 import os
 import statistics
-import subprocess
 import tempfile
 
-from run import TOP, bodies, peer_venv, start_beside_peer, wrk
+from run import TOP, bodies, build_release, peer_venv, start_beside_peer, wrk
 
 SCENARIOS = [
     # name, body, connections, images per request
@@ -30,14 +29,12 @@ TARGETS = [
 def run(duration, skip_build, rounds):
     os.chdir(TOP)
     if not skip_build:
-        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
+        build_release()
     venv = peer_venv()
     scratch = tempfile.mkdtemp(prefix="digits-models-")
     scripts = bodies(scratch)
-    processes = []
+    processes, ports = start_beside_peer(scratch, venv, [], "data/models/ten-class/2/model.json")
     try:
-        started, ports = start_beside_peer(scratch, venv, [], "data/models/ten-class/2/model.json")
-        processes += started
         runs = {}
         for _ in range(rounds):
             for scenario, body, connections, images in SCENARIOS:

@@ -9,12 +9,12 @@ Needs wrk (a Debian package); installs the peer into Benchmarks/.venv-peers as r
 """
 import os
 import statistics
-import subprocess
 import tempfile
 
-from run import TOP, bodies, peer_venv, start_beside_peer, wrk
+from run import TOP, bodies, build_release, peer_venv, start_beside_peer, wrk
 
 PICTURES = "Tests/Fixtures/pictures"
+BINARY = "data/models/binary/1/model.json"
 # name, body file (None: the JSON body), media type
 BODIES = [
     ("JSON, 400 numbers", None, "application/json"),
@@ -43,14 +43,12 @@ def scripts(scratch):
 def run(duration, skip_build, rounds):
     os.chdir(TOP)
     if not skip_build:
-        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
+        build_release()
     venv = peer_venv()
     scratch = tempfile.mkdtemp(prefix="digits-pictures-")
     paths = scripts(scratch)
-    processes = []
+    processes, ports = start_beside_peer(scratch, venv, ["--model", BINARY], BINARY)
     try:
-        started, ports = start_beside_peer(scratch, venv, ["--model", "data/models/binary/1/model.json"], "data/models/binary/1/model.json")
-        processes += started
         runs = {}
         for _ in range(rounds):
             for name, file, _ in BODIES:

@@ -124,6 +124,11 @@ def peer_venv():
     return venv
 
 
+def build_release():
+    """The release binary, built as the Dockerfile builds it."""
+    subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
+
+
 def start_beside_peer(scratch, venv, digits_arguments, peer_model):
     """digits serve with `digits_arguments` and the FastAPI peer (2 uvicorn workers) serving `peer_model`,
     both ready for requests: their processes, and their ports by "digits" and "fastapi"."""
@@ -195,7 +200,7 @@ def main():
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install {tool}")
     if not args.skip_build:
-        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "digits"], check=True)
+        build_release()
 
     venv = peer_venv() if not args.only_digits and args.scenarios == "all" else os.path.join(HERE, ".venv-peers")
 
