@@ -19,7 +19,9 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY openapi.yaml ./
 COPY Sources ./Sources
+# Package.swift declares the tests and the kernel benchmark as targets: without their folders it does not load.
 COPY Tests ./Tests
+COPY Benchmarks/ConvolutionKernels ./Benchmarks/ConvolutionKernels
 # --static-swift-stdlib: the Swift runtime and Foundation go into the binary, so the runtime image needs
 # only libc, libstdc++, libgcc and zlib, which Debian slim has, and libpng and libjpeg, which it adds.
 RUN swift build -c release --static-swift-stdlib --product digits \
@@ -31,6 +33,7 @@ FROM debian:bookworm-slim
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpng16-16 libjpeg62-turbo \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /staging/usr/local/bin/digits /usr/local/bin/digits
