@@ -60,10 +60,12 @@ echo "built in $(($(date +%s) - started)) s; image size $(podman image inspect l
 podman history localhost/digits:latest --format '{{.Size}}\t{{.CreatedBy}}' | cut -c1-120
 
 step "the image as users run it: read-only root, no capabilities"
-port=18080
-container=$(podman run -d "${flags[@]}" --read-only --cap-drop=ALL -e DIGITS_HOST=127.0.0.1 -e DIGITS_PORT=$port \
-    localhost/digits:latest 2>/dev/null)
-trap 'podman rm -f "$container" >/dev/null 2>&1 || true' EXIT
+# A free port on loopback (the container shares the host's network), and 3 s of draining after SIGTERM.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+container=$(podman run -d "${flags[@]}" --read-only --cap-drop=ALL -e DIGITS_HOST=127.0.0.1 -e DIGITS_PORT="$port" \
+    -e DIGITS_DRAIN_DELAY=3 localhost/digits:latest 2>/dev/null)
+scratch=$(mktemp -d)
+trap 'podman rm -f "$container" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 for _ in $(seq 1 100); do
     podman healthcheck run "$container" >/dev/null 2>&1 && break
     sleep 0.2
@@ -73,8 +75,27 @@ echo "user: $(podman exec "$container" id -u 2>/dev/null)"
 curl -sf -H 'Content-Type: image/png' --data-binary @data/examples/seven.png \
     "http://127.0.0.1:$port/models/ten-class/predict" | cut -c1-60
 echo
-podman stop -t 30 "$container" >/dev/null 2>&1
+# A 10,000-image batch for the CNN (about 1.5 s of work) in flight when the stop begins is still answered,
+# while the health check fails.
+batch="$scratch/batch.json"
+python3 -c 'import json; print(json.dumps({"images": [[0.5] * 400] * 10000}))' >"$batch"
+curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$batch" \
+    "http://127.0.0.1:$port/models/ten-class/predict/batch" >"$batch.status" &
+in_flight=$!
+sleep 0.3
+podman stop -t 30 "$container" >/dev/null 2>&1 &
+stopping=$!
+sleep 1
+if podman healthcheck run "$container" >/dev/null 2>&1; then
+    echo "the health check still passed while draining"
+    exit 1
+fi
+echo "healthcheck while draining: unhealthy, as it should be"
+wait "$in_flight"
+echo "the batch in flight at the stop: HTTP $(cat "$batch.status")"
+wait "$stopping"
 echo "exit status after podman stop: $(podman inspect "$container" --format '{{.State.ExitCode}}')"
+[ "$(cat "$batch.status")" = 200 ] && [ "$(podman inspect "$container" --format '{{.State.ExitCode}}')" = 0 ]
 
 step "bad configuration fails fast"
 set +e
