@@ -162,6 +162,13 @@ struct Serve: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "digits")
+        // Caught before the models load, which takes seconds: as a container's PID 1 an uncaught SIGTERM
+        // would be ignored. Nothing is served yet, so stopping at once loses nothing.
+        let signals = TerminationSignals { number in
+            logger.notice("received signal \(number) while starting: stopped before serving")
+            output.flush()
+            _exit(0)
+        }
 
         let service: DigitService
         do {
@@ -179,7 +186,7 @@ struct Serve: ParsableCommand {
         logger.notice(
             "ready on http://\(configuration.http.host):\(server.port) serving \(service.servingSummary); default model \(configuration.defaultModelName), model control \(configuration.modelControl.rawValue)"
         )
-        server.runUntilTerminated()
+        server.runUntilTerminated(signals: signals)
     }
 
     /// Flag, then environment variable, then default, for every setting; a bad value names its source.

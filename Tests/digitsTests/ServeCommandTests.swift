@@ -142,6 +142,37 @@ struct ServeCommandTests {
         #expect(fixed.log.contains("SIGHUP ignored: model control is 'none', not poll"))
     }
 
+    /// A container runtime's stop during a slow start: PID 1 ignores a signal it has no handler for, so
+    /// the handler must be there before the models load. The start here never finishes (the test images
+    /// are a FIFO nobody writes), and the signal is sent once the process catches SIGTERM.
+    @Test("SIGTERM while starting stops at once with status 0, before serving")
+    func signalWhileStarting() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("digits-fifo-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let fifo = folder.appendingPathComponent("test-X.npy").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let server = try ServeProcess(["--host", "127.0.0.1", "--port", "0", "--test-images", fifo])
+        let deadline = Date().addingTimeInterval(60)
+        while !catchesSIGTERM(server.process.processIdentifier) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(server.process.isRunning)
+        server.signal(SIGTERM)
+        #expect(server.waitForExit() == 0)
+        #expect(server.log.contains("received signal 15 while starting: stopped before serving"))
+        #expect(!server.log.contains("ready on"))
+    }
+
+    /// Whether /proc says the process has a handler for SIGTERM (bit 14 of SigCgt).
+    func catchesSIGTERM(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+            let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return false }
+        return mask & (1 << (UInt64(SIGTERM) - 1)) != 0
+    }
+
     @Test("a port in use fails fast")
     func portInUse() throws {
         let first = try ServeProcess(["--host", "127.0.0.1", "--port", "0"])

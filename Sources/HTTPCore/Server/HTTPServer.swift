@@ -125,22 +125,18 @@ public final class HTTPServer: Sendable {
         running.wait()
     }
 
-    /// Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once.
-    public func runUntilTerminated() {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let signals = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: control)
-            source.setEventHandler { [self] in
-                let first = state.withLock { $0.phase == .running }
-                context.logger.notice("received signal \(number)\(first ? "" : " again: stopping now")")
-                if first { shutdown() } else { shutdownNow() }
-            }
-            source.activate()
-            return source
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once. `signals`
+    /// are the ones the process caught while it started (see ``TerminationSignals``); without them they
+    /// are caught from now on.
+    public func runUntilTerminated(signals: TerminationSignals? = nil) {
+        let signals = signals ?? TerminationSignals(whileStarting: { _ in })
+        signals.handle { [self] number in
+            let first = state.withLock { $0.phase == .running }
+            context.logger.notice("received signal \(number)\(first ? "" : " again: stopping now")")
+            if first { shutdown() } else { shutdownNow() }
         }
         waitUntilStopped()
-        signals.forEach { $0.cancel() }
+        signals.cancel()
     }
 
     // MARK: - Accepting (on the loops' threads)
