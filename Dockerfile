@@ -5,10 +5,15 @@
 #   docker run --rm -p 8080:8080 digits                                  # both models, binary the default
 #   docker run --rm -p 8080:8080 -e DIGITS_DEFAULT_MODEL=ten-class digits
 
+# The two base images; the defaults are the official ones. A build that reaches no registry names local
+# stand-ins instead (deploy/podman/build-and-check.sh): --build-arg SWIFT_IMAGE=... --build-arg RUNTIME_IMAGE=...
+ARG SWIFT_IMAGE=swift:6.3-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
 # ---- build ---------------------------------------------------------------------------------------
 # The Swift image already holds zlib1g-dev; libpng and libjpeg-turbo, which decode the pictures sent to
 # /predict, are added. Unpinned: Debian's security updates replace a pinned version within bookworm.
-FROM swift:6.3-bookworm AS build
+FROM ${SWIFT_IMAGE} AS build
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpng-dev libjpeg62-turbo-dev \
@@ -29,7 +34,7 @@ RUN swift build -c release --static-swift-stdlib --product digits \
     && strip /staging/usr/local/bin/digits
 
 # ---- run -----------------------------------------------------------------------------------------
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpng16-16 libjpeg62-turbo \

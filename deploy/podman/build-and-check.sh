@@ -2,81 +2,60 @@
 # Builds the project's real Dockerfile with podman on a machine that reaches no image registry, then runs
 # the image as users run it and checks it. Run as root from anywhere: bash deploy/podman/build-and-check.sh
 #
-# Stand-ins for the two base images, made here and tagged with the names the Dockerfile uses (with the
-# internet, Docker or podman pull the official ones instead and this script is not needed):
-#   debian:bookworm-slim  a minimal Debian bookworm: debootstrap --variant=minbase, imported as an image;
-#   swift:6.3-bookworm    that base with the Swift toolchain's runtime packages. The toolchain itself is
-#                         this machine's (the folder `swift` lives in), bind-mounted into the build steps.
-# The Swift packages come from this machine's mirror: git's url.<mirror>.insteadOf (/etc/gitconfig) and the
-# mirror folder are mounted read-only into the build. The Dockerfile itself stays as a user with the
-# internet needs it (`swift package resolve` against GitHub).
-#
-# podman 4.3 on this kind of machine needs runc, lowered limits and the host's network (crun and the
-# default limits fail); --format docker keeps the HEALTHCHECK. Base images are made once and reused.
+# The base images are local stand-ins for the official ones (deploy/podman/stand-ins.sh), named through the
+# Dockerfile's two ARGs. The Swift packages come from this machine's mirror: git's url.<mirror>.insteadOf
+# (/etc/gitconfig) and the mirror folder are mounted read-only into the build, so the Dockerfile itself
+# stays as a user with the internet needs it (`swift package resolve` against GitHub). podman's settings
+# for this kind of machine are in deploy/podman/containers.conf; --format docker keeps the HEALTHCHECK.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source deploy/podman/stand-ins.sh
 
-flags=(--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network host)
-toolchain=$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")
 mirror=$(git config --system --get-regexp '^url\..*\.insteadof$' | head -1 | sed 's/^url\.\(.*\)\.insteadof .*/\1/')
 step() { printf '\n== %s\n' "$*"; }
 
-for package in podman runc debootstrap; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing="${missing:-} $package"
-done
-if [ -n "${missing:-}" ]; then
-    step "installing$missing"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
-
-if ! podman image exists localhost/debian:bookworm-slim; then
-    step "stand-in debian:bookworm-slim: debootstrap --variant=minbase bookworm"
-    rootfs=$(mktemp -d)
-    debootstrap --variant=minbase bookworm "$rootfs" >/dev/null
-    # What the official slim image leaves out: documentation, manual pages, package lists.
-    rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*
-    tar -C "$rootfs" -c . | podman import - localhost/debian:bookworm-slim >/dev/null
-    rm -rf "$rootfs"
-fi
-if ! podman image exists localhost/swift:6.3-bookworm; then
-    step "stand-in swift:6.3-bookworm: the base, the toolchain's runtime packages, $toolchain on PATH"
-    context=$(mktemp -d)
-    cat >"$context/Containerfile" <<CONTAINERFILE
-FROM localhost/debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends binutils ca-certificates git libc6-dev \
-    libcurl4 libedit2 libgcc-12-dev libncurses6 libpython3.11 libsqlite3-0 libstdc++-12-dev libxml2 libz3-4 \
-    pkg-config tzdata zlib1g-dev && apt-get clean && rm -rf /var/lib/apt/lists/*
-ENV PATH=$toolchain/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CONTAINERFILE
-    podman build --format docker --pull=never "${flags[@]}" -t localhost/swift:6.3-bookworm "$context" >/dev/null
-    rm -rf "$context"
-fi
-
 step "podman build of the Dockerfile"
 started=$(date +%s)
-podman build --format docker --pull=never "${flags[@]}" -v "$toolchain:$toolchain:ro" \
-    -v "$mirror:$mirror:ro" -v /etc/gitconfig:/etc/gitconfig:ro -t localhost/digits:latest . 2>&1 | tail -4
+# The host's network for apt-get and git inside the build steps.
+podman build --format docker --pull=never --network host \
+    --build-arg SWIFT_IMAGE=localhost/stand-in-swift:6.3-bookworm \
+    --build-arg RUNTIME_IMAGE=localhost/stand-in-debian:bookworm-slim \
+    -v "$toolchain:$toolchain:ro" -v "$mirror:$mirror:ro" -v /etc/gitconfig:/etc/gitconfig:ro \
+    -t localhost/digits:latest . 2>&1 | tail -4
 echo "built in $(($(date +%s) - started)) s; image size $(podman image inspect localhost/digits:latest --format '{{.Size}}' | awk '{printf "%.0f MB", $1 / 1e6}')"
 podman history localhost/digits:latest --format '{{.Size}}\t{{.CreatedBy}}' | cut -c1-120
 
-step "the image as users run it: read-only root, no capabilities"
-# A free port on loopback (the container shares the host's network), and 3 s of draining after SIGTERM.
+step "the image as users run it: its own user, read-only root, no capabilities, port 8080 published on loopback"
+# A free port on loopback for the container's 8080.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-container=$(podman run -d "${flags[@]}" --read-only --cap-drop=ALL -e DIGITS_HOST=127.0.0.1 -e DIGITS_PORT="$port" \
-    -e DIGITS_DRAIN_DELAY=3 localhost/digits:latest 2>/dev/null)
 scratch=$(mktemp -d)
-trap 'podman rm -f "$container" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
-for _ in $(seq 1 100); do
-    podman healthcheck run "$container" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-if ! podman healthcheck run "$container" >/dev/null 2>&1; then
+containers=()
+trap 'podman rm -f "${containers[@]}" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+# Starts the image (extra podman run options in "$@"); sets $container. IDs come from stdout only: podman
+# prints errors about systemd timers, which this machine lacks, on stderr.
+run_image() {
+    container=$(podman run -d --read-only --cap-drop=ALL -p "127.0.0.1:$port:8080" "$@" localhost/digits:latest 2>/dev/null)
+    containers+=("$container")
+}
+# Runs the image's HEALTHCHECK until it passes (30 s at most).
+wait_healthy() {
+    for _ in $(seq 1 150); do
+        podman healthcheck run "$container" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
     echo "the container never became healthy:"
     podman logs "$container" 2>&1 | tail -5
-    exit 1
-fi
+    return 1
+}
+exit_code() { podman inspect "$container" --format '{{.State.ExitCode}}'; }
+
+run_image -e DIGITS_DRAIN_DELAY=3
+wait_healthy
 echo "healthcheck: healthy"
-echo "user: $(podman exec "$container" id -u 2>/dev/null)"
+echo "user: $(podman exec "$container" id -u 2>/dev/null); capabilities: $(podman exec "$container" grep CapEff /proc/1/status 2>/dev/null | cut -f2)"
+touched=$(podman exec "$container" touch /app/x 2>&1 || true)
+echo "writing to the root filesystem: ${touched:-allowed}"
+case "$touched" in *"Read-only file system"*) ;; *) exit 1 ;; esac
 curl -sf -H 'Content-Type: image/png' --data-binary @data/examples/seven.png \
     "http://127.0.0.1:$port/models/ten-class/predict" | cut -c1-60
 echo
@@ -92,17 +71,12 @@ set -e
 echo "healthcheck while draining: exit $check (1: unhealthy)"
 [ "$check" = 1 ]
 echo "exit status after SIGTERM: $(podman wait "$container")"
-[ "$(podman inspect "$container" --format '{{.State.ExitCode}}')" = 0 ]
-podman rm "$container" >/dev/null
+[ "$(exit_code)" = 0 ]
 
 # podman stop with a 10,000-image batch for the CNN (about 1.5 s of work) in flight: it is answered, and the
 # container exits 0 within the grace period.
-container=$(podman run -d "${flags[@]}" --read-only --cap-drop=ALL -e DIGITS_HOST=127.0.0.1 -e DIGITS_PORT="$port" \
-    localhost/digits:latest 2>/dev/null)
-for _ in $(seq 1 100); do
-    podman healthcheck run "$container" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+run_image
+wait_healthy
 batch="$scratch/batch.json"
 python3 -c 'import json; print(json.dumps({"images": [[0.5] * 400] * 10000}))' >"$batch"
 curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$batch" \
@@ -112,14 +86,23 @@ sleep 0.5
 started=$(date +%s)
 podman stop -t 30 "$container" >/dev/null 2>&1
 wait "$in_flight"
-echo "podman stop with a batch in flight: the batch HTTP $(cat "$batch.status"), exit status" \
-    "$(podman inspect "$container" --format '{{.State.ExitCode}}') after $(($(date +%s) - started)) s"
-[ "$(cat "$batch.status")" = 200 ] && [ "$(podman inspect "$container" --format '{{.State.ExitCode}}')" = 0 ]
+echo "podman stop with a batch in flight: the batch HTTP $(cat "$batch.status"), exit status $(exit_code)" \
+    "after $(($(date +%s) - started)) s"
+[ "$(cat "$batch.status")" = 200 ] && [ "$(exit_code)" = 0 ]
+
+# podman stop while the models still load (about 5 s): PID 1 must not ignore the signal.
+run_image
+sleep 0.5
+started=$(date +%s)
+podman stop -t 30 "$container" >/dev/null 2>&1
+echo "podman stop while starting: exit status $(exit_code) after $(($(date +%s) - started)) s;" \
+    "$(podman logs "$container" 2>&1 | grep -o 'received signal.*' | tail -1)"
+[ "$(exit_code)" = 0 ] && [ $(($(date +%s) - started)) -lt 10 ]
 
 step "bad configuration fails fast"
 set +e
-message=$(podman run --rm "${flags[@]}" --read-only --cap-drop=ALL -e DIGITS_MODEL=/nope localhost/digits:latest 2>&1)
+message=$(podman run --rm --read-only --cap-drop=ALL -e DIGITS_MODEL=/nope localhost/digits:latest 2>&1)
 status=$?
 set -e
-echo "exit status $status: $(echo "$message" | tail -1 | cut -c1-200)"
+echo "exit status $status: $(echo "$message" | grep -v 'level=' | tail -1 | cut -c1-200)"
 [ "$status" -ne 0 ]
