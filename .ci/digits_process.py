@@ -1,4 +1,5 @@
-"""What the CI scripts share: starting `digits serve` on a free loopback port, and waiting for a condition."""
+"""What the CI scripts share: starting `digits serve` on a free loopback port, waiting for a condition, and
+running podman."""
 import os
 import re
 import subprocess
@@ -34,3 +35,12 @@ def bundled_model(name):
     folder = os.path.join("data", "models", name)
     version = max(int(entry) for entry in os.listdir(folder) if entry.isdigit())
     return os.path.join(folder, str(version), "model.json")
+
+
+def podman(*arguments, timeout=120):
+    """Runs podman with the settings this kind of machine needs (deploy/podman/containers.conf) and returns
+    the completed process, its stdout as text. stderr is dropped: podman 4.3 prints errors there about
+    systemd timers that this machine lacks, even when the command succeeds."""
+    environment = dict(os.environ, CONTAINERS_CONF=os.path.abspath("deploy/podman/containers.conf"))
+    return subprocess.run(["podman", *arguments], env=environment, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, timeout=timeout)

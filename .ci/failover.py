@@ -7,7 +7,10 @@ a steady load of POST /predict and GET /model through the balancer, and meanwhil
      reported, with what the balancer logged about them.
 
 Every request is counted; a failure is any exception or any answer other than the expected 200 and body.
-Usage: python3 .ci/failover.py path/to/digits     (run from the project's top folder; bounded in time)
+The replicas are processes of a build, or containers of the image (published on loopback ports, run
+read-only with no capabilities, stopped with podman stop and killed with podman kill):
+Usage: python3 .ci/failover.py path/to/digits          (run from the project's top folder; bounded in time)
+       python3 .ci/failover.py --image localhost/digits:latest
 """
 import http.client
 import json
@@ -20,12 +23,15 @@ import sys
 import threading
 import time
 
-from digits_process import wait_until
+from digits_process import podman, wait_until
 
-DIGITS = sys.argv[1]
+IMAGE = sys.argv[2] if sys.argv[1] == "--image" else None
+DIGITS = None if IMAGE else sys.argv[1]
 DIGIT_BODY = open("data/examples/one.json", "rb").read()
 THREADS = 8
 DEADLINE = time.monotonic() + 300  # the whole test stops by itself
+# The drain and grace period every replica runs with, whether a process or a container.
+SETTINGS = {"DIGITS_LOG_LEVEL": "notice", "DIGITS_DRAIN_DELAY": "2", "DIGITS_GRACE_PERIOD": "10"}
 
 
 def free_port():
@@ -34,15 +40,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Replica:
-    def __init__(self, port):
+class ProcessReplica:
+    def __init__(self, port, number):
         self.port = port
         self.process = None
 
     def start(self):
         self.process = subprocess.Popen(
-            [DIGITS, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "notice",
-             "--drain-delay", "2", "--grace-period", "10"],
+            [DIGITS, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=dict(os.environ, **SETTINGS),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in self.process.stdout:
             if "ready on" in line:
@@ -53,6 +58,47 @@ class Replica:
     def stop(self, sig):
         self.process.send_signal(sig)
         return self.process.wait(timeout=60)
+
+    def pid(self):
+        return self.process.pid
+
+    def remove(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+
+
+class ContainerReplica:
+    """A container of IMAGE, its port 8080 published on a loopback port."""
+
+    def __init__(self, port, number):
+        self.port = port
+        self.name = f"digits-failover-{number}"
+
+    def start(self):
+        self.remove()
+        settings = [option for name, value in SETTINGS.items() for option in ("-e", f"{name}={value}")]
+        started = podman("run", "-d", "--name", self.name, "--read-only", "--cap-drop=ALL",
+                              "-p", f"127.0.0.1:{self.port}:8080", *settings, IMAGE)
+        if started.returncode != 0:
+            raise SystemExit(f"podman run of {self.name} failed with status {started.returncode}")
+        for _ in range(240):  # a minute: every podman call costs tens of milliseconds of CPU
+            if "ready on" in podman("logs", self.name).stdout:
+                return
+            time.sleep(0.25)
+        raise SystemExit(f"{self.name} did not start")
+
+    def stop(self, sig):
+        if sig == signal.SIGTERM:
+            podman("stop", "-t", "30", self.name)  # the image's STOPSIGNAL, SIGTERM
+        else:
+            podman("kill", "--signal", signal.Signals(sig).name, self.name)
+        return int(podman("wait", self.name).stdout.strip())
+
+    def pid(self):
+        return int(podman("inspect", self.name, "--format", "{{.State.Pid}}").stdout.strip())
+
+    def remove(self):
+        podman("rm", "-f", self.name)
 
 
 class Load:
@@ -121,7 +167,8 @@ def balancer_log_lines(log_path, since):
 
 
 def main():
-    replicas = [Replica(free_port()) for _ in range(3)]
+    kind = ContainerReplica if IMAGE else ProcessReplica
+    replicas = [kind(free_port(), number) for number in range(1, 4)]
     for replica in replicas:
         replica.start()
     lb_port = free_port()
@@ -142,6 +189,7 @@ def main():
         wait_until(balancer_serves, "the balancer")
         time.sleep(1.5)  # every replica passes its first checks (rise 2 x 500 ms)
 
+        print(f"replicas: {'containers of ' + IMAGE if IMAGE else 'processes of ' + DIGITS}")
         print("phase 1: rolling restart, each replica in turn: SIGTERM, drain, exit 0, replaced")
         with Load(lb_port) as load:
             time.sleep(1)
@@ -179,7 +227,7 @@ def main():
             print(f"    {line}")
 
         for number, replica in enumerate(replicas, start=1):
-            with open(f"/proc/{replica.process.pid}/status") as status:
+            with open(f"/proc/{replica.pid()}/status") as status:
                 fields = dict(line.split(":", 1) for line in status)
             print(f"  replica{number} memory after the load: resident {fields['VmRSS'].strip()}, peak {fields['VmHWM'].strip()}")
 
@@ -190,8 +238,7 @@ def main():
         haproxy.terminate()
         haproxy.wait(timeout=30)
         for replica in replicas:
-            if replica.process and replica.process.poll() is None:
-                replica.process.kill()
+            replica.remove()
 
 
 main()

@@ -14,6 +14,10 @@
 set -euo pipefail
 CONTAINERS_CONF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/containers.conf
 export CONTAINERS_CONF
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -le 16384 ]; then
+    echo "podman here refuses limits that are not below the host's: lower nofile in $CONTAINERS_CONF under $(ulimit -Hn)" >&2
+    exit 1
+fi
 toolchain=$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")
 
 missing=()
