@@ -32,6 +32,11 @@ COPY Benchmarks/ConvolutionKernels ./Benchmarks/ConvolutionKernels
 RUN swift build -c release --static-swift-stdlib --product digits \
     && install -D "$(swift build -c release --show-bin-path)/digits" /staging/usr/local/bin/digits \
     && strip /staging/usr/local/bin/digits
+# The models and the test split, readable by the service's user whatever the permissions of the checkout
+# (COPY keeps them: a checkout made under umask 077 would give files that only root can read).
+COPY data/models /staging/app/data/models
+COPY data/README.md data/digits-test-X.npy data/digits-test-y.npy /staging/app/data/
+RUN chmod -R a+rX,go-w /staging
 
 # ---- run -----------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
@@ -42,8 +47,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /staging/usr/local/bin/digits /usr/local/bin/digits
-COPY data/models ./data/models
-COPY data/README.md data/digits-test-X.npy data/digits-test-y.npy ./data/
+COPY --from=build /staging/app/data/models ./data/models
+COPY --from=build /staging/app/data/README.md /staging/app/data/digits-test-X.npy /staging/app/data/digits-test-y.npy ./data/
 # A numeric user with no home and no shell: nothing in the image needs root, and the files it reads
 # belong to root, so the service cannot change them.
 USER 10001:10001

@@ -2,7 +2,10 @@
 running podman."""
 import os
 import re
+import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -35,6 +38,26 @@ def bundled_model(name):
     folder = os.path.join("data", "models", name)
     version = max(int(entry) for entry in os.listdir(folder) if entry.isdigit())
     return os.path.join(folder, str(version), "model.json")
+
+
+def free_port():
+    """A loopback port free now (for a program that must be told its port rather than pick one)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory(pid):
+    """(resident, peak resident) of a process in bytes, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return tuple(int(fields[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM"))
+
+
+def exit_on_sigterm():
+    """Turns SIGTERM (what `timeout` sends) into SystemExit, so that `finally` blocks run and remove the
+    containers and processes a test started."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
 
 
 def podman(*arguments, timeout=120):

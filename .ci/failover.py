@@ -17,13 +17,12 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from digits_process import podman, wait_until
+from digits_process import exit_on_sigterm, free_port, memory, podman, wait_until
 
 IMAGE = sys.argv[2] if sys.argv[1] == "--image" else None
 DIGITS = None if IMAGE else sys.argv[1]
@@ -32,12 +31,6 @@ THREADS = 8
 DEADLINE = time.monotonic() + 300  # the whole test stops by itself
 # The drain and grace period every replica runs with, whether a process or a container.
 SETTINGS = {"DIGITS_LOG_LEVEL": "notice", "DIGITS_DRAIN_DELAY": "2", "DIGITS_GRACE_PERIOD": "10"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ProcessReplica:
@@ -78,6 +71,7 @@ class ContainerReplica:
         self.remove()
         settings = [option for name, value in SETTINGS.items() for option in ("-e", f"{name}={value}")]
         started = podman("run", "-d", "--name", self.name, "--read-only", "--cap-drop=ALL",
+                         "--security-opt", "no-new-privileges",
                               "-p", f"127.0.0.1:{self.port}:8080", *settings, IMAGE)
         if started.returncode != 0:
             raise SystemExit(f"podman run of {self.name} failed with status {started.returncode}")
@@ -167,18 +161,21 @@ def balancer_log_lines(log_path, since):
 
 
 def main():
+    exit_on_sigterm()
     kind = ContainerReplica if IMAGE else ProcessReplica
     replicas = [kind(free_port(), number) for number in range(1, 4)]
-    for replica in replicas:
-        replica.start()
-    lb_port = free_port()
-    env = dict(os.environ, DIGITS_LB_BIND=f"127.0.0.1:{lb_port}",
-               **{f"DIGITS_REPLICA_{i + 1}": f"127.0.0.1:{r.port}" for i, r in enumerate(replicas)})
-    log_path = "/tmp/digits-failover-haproxy.log"
-    with open(log_path, "w") as log:
-        haproxy = subprocess.Popen(["haproxy", "-db", "-f", "deploy/haproxy/haproxy.cfg"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+    haproxy = None
     try:
+        for replica in replicas:
+            replica.start()
+        lb_port = free_port()
+        env = dict(os.environ, DIGITS_LB_BIND=f"127.0.0.1:{lb_port}",
+                   **{f"DIGITS_REPLICA_{i + 1}": f"127.0.0.1:{r.port}" for i, r in enumerate(replicas)})
+        log_path = "/tmp/digits-failover-haproxy.log"
+        with open(log_path, "w") as log:
+            haproxy = subprocess.Popen(["haproxy", "-db", "-f", "deploy/haproxy/haproxy.cfg"], env=env,
+                                       stdout=log, stderr=subprocess.STDOUT)
+
         def balancer_serves():
             try:
                 c = http.client.HTTPConnection("127.0.0.1", lb_port, timeout=2)
@@ -227,16 +224,17 @@ def main():
             print(f"    {line}")
 
         for number, replica in enumerate(replicas, start=1):
-            with open(f"/proc/{replica.pid()}/status") as status:
-                fields = dict(line.split(":", 1) for line in status)
-            print(f"  replica{number} memory after the load: resident {fields['VmRSS'].strip()}, peak {fields['VmHWM'].strip()}")
+            resident, peak = memory(replica.pid())
+            print(f"  replica{number} memory after the load: resident {resident / 2**20:.1f} MiB, "
+                  f"peak {peak / 2**20:.1f} MiB")
 
         if rolling_failures:
             raise SystemExit(f"FAIL: the rolling restart lost {rolling_failures} requests")
         print(f"PASS: the rolling restart lost 0 requests; the SIGKILL lost {len(failures)}")
     finally:
-        haproxy.terminate()
-        haproxy.wait(timeout=30)
+        if haproxy:
+            haproxy.terminate()
+            haproxy.wait(timeout=30)
         for replica in replicas:
             replica.remove()
 

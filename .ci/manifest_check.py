@@ -6,20 +6,20 @@ read-only root, no capabilities, no privilege escalation, its environment, its C
   - while draining after SIGTERM fails the readiness probe and passes the liveness probe (a draining
     process is alive: a liveness failure would restart it and lose its in-flight requests);
   - stops within terminationGracePeriodSeconds, with status 0;
-  - stays under its memory request when idle and answers a maximal batch (--max-batch images for the
-    CNN, in one request) under its memory limit, with room for a second one at once.
+  - stays under its memory request when idle, and answers a maximal batch for the CNN (10,000 images,
+    the default --max-batch, in a body of 60 MB, just under the default --max-body-bytes of 64 MiB) under
+    its memory limit, with room for a second one at once.
 
 Usage: python3 .ci/manifest_check.py localhost/digits:latest     (from the top folder, as root; bounded)
 """
 import http.client
 import json
-import socket
 import sys
 import time
 
 import yaml
 
-from digits_process import podman
+from digits_process import exit_on_sigterm, free_port, memory, podman
 
 IMAGE = sys.argv[1]
 NAME = "digits-manifest-check"
@@ -52,14 +52,8 @@ def get(port, path, timeout=5):
         return 0
 
 
-def memory(pid):
-    """(resident, peak resident) in bytes, from /proc."""
-    with open(f"/proc/{pid}/status") as status:
-        fields = dict(line.split(":", 1) for line in status)
-    return tuple(int(fields[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM"))
-
-
 def main():
+    exit_on_sigterm()
     deployment = yaml.safe_load(open("deploy/kubernetes/deployment.yaml"))
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -90,13 +84,12 @@ def main():
           f"and grace period ({grace:g}) with 5 s to spare")
 
     limits, requests = container["resources"]["limits"], container["resources"]["requests"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        host_port = s.getsockname()[1]
+    host_port = free_port()
     run = ["run", "-d", "--name", NAME, "--user", user, "--memory", str(int(quantity(limits["memory"]))),
            "--cpus", str(quantity(limits["cpu"])), "-p", f"127.0.0.1:{host_port}:{port_spec['containerPort']}"]
     if security["readOnlyRootFilesystem"]:
-        run.append("--read-only")
+        # As Kubernetes does it: without the writable /tmp, /run and /var/tmp podman adds by default.
+        run += ["--read-only", "--read-only-tmpfs=false"]
     if security["capabilities"]["drop"] == ["ALL"]:
         run.append("--cap-drop=ALL")
     if not security["allowPrivilegeEscalation"]:
@@ -124,7 +117,8 @@ def main():
         idle = memory(pid)[0]
         check(idle < quantity(requests["memory"]),
               f"idle: {idle / 2**20:.1f} MiB resident, under the memory request ({requests['memory']})")
-        batch = json.dumps({"images": [[0.5] * 400] * 10000}).encode()
+        image = "[" + ",".join(["0.123456789012"] * 400) + "]"
+        batch = ('{"images":[' + ",".join([image] * 10000) + "]}").encode()
         connection = http.client.HTTPConnection("127.0.0.1", host_port, timeout=120)
         connection.request("POST", "/models/ten-class/predict/batch", body=batch,
                            headers={"Content-Type": "application/json"})
@@ -132,21 +126,23 @@ def main():
         answered = len(json.loads(response.read()).get("predictions", []))
         peak = memory(pid)[1]
         check(response.status == 200 and answered == 10000,
-              f"a 10,000-image batch for the CNN ({len(batch) / 1e6:.0f} MB) answered under the limit: "
+              f"a maximal batch for the CNN (10,000 images, {len(batch) / 1e6:.0f} MB) answered under the limit: "
               f"HTTP {response.status}, {answered} predictions")
         check(2 * (peak - idle) + idle < quantity(limits["memory"]),
               f"its peak, {peak / 2**20:.0f} MiB resident, leaves room for a second one under the memory limit "
               f"({limits['memory']})")
 
         podman("kill", "--signal", "TERM", NAME)
+        signalled = time.monotonic()
         time.sleep(min(2, drain / 2))
         draining = (probe("readiness"), probe("liveness"))
         check(draining[0] == 503 and draining[1] == 200,
               f"while draining: readiness {draining[0]} (503: out of the Service), liveness {draining[1]} "
               f"(200: alive, not restarted)")
-        stopping = time.monotonic()
+        healthcheck = podman("healthcheck", "run", NAME).returncode
+        check(healthcheck == 1, f"while draining the image's HEALTHCHECK fails too: exit {healthcheck}")
         status = int(podman("wait", NAME, timeout=pod["terminationGracePeriodSeconds"] + 30).stdout.strip())
-        stopped = time.monotonic() - stopping + min(2, drain / 2)
+        stopped = time.monotonic() - signalled
         check(status == 0 and stopped <= pod["terminationGracePeriodSeconds"],
               f"exit status {status} {stopped:.1f} s after SIGTERM, within terminationGracePeriodSeconds")
     finally:

@@ -178,6 +178,7 @@ struct Serve: ParsableCommand {
         }
         service.startWatching()
         let server = service.makeServer(logger: logger)
+        server.handleSignals(signals)
         do {
             try server.start()
         } catch {

@@ -157,6 +157,7 @@ struct ServeCommandTests {
         while !catchesSIGTERM(server.process.processIdentifier) && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
+        #expect(catchesSIGTERM(server.process.processIdentifier))
         #expect(server.process.isRunning)
         server.signal(SIGTERM)
         #expect(server.waitForExit() == 0)

@@ -18,47 +18,63 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -le 16384 ]; then
     echo "podman here refuses limits that are not below the host's: lower nofile in $CONTAINERS_CONF under $(ulimit -Hn)" >&2
     exit 1
 fi
+if ! command -v swift >/dev/null; then
+    echo "no swift on PATH: the stand-in Swift image mounts this machine's toolchain" >&2
+    exit 1
+fi
 toolchain=$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")
 
-missing=()
-for package in podman runc debootstrap; do
-    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# Installs the Debian packages named that are missing. Usage: need_packages NAME...
+need_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+need_packages podman runc debootstrap
 
-# Builds image $1 from the Containerfile on stdin, unless it exists.
+# Each stand-in carries a label with a hash of its recipe (and of its base image), so that a changed recipe
+# or base, or a toolchain in another folder, makes it again instead of reusing a stale one.
+recipe_of() { podman image inspect "$1" --format '{{index .Labels "digits.recipe"}}' 2>/dev/null || true; }
+
+# Builds image $1 from the Containerfile on stdin, unless it exists with the same recipe.
 stand_in() {
-    podman image exists "$1" && return 0
-    echo "making the stand-in $1"
-    local context
+    local context recipe
     context=$(mktemp -d)
     cat >"$context/Containerfile"
-    podman build --format docker --pull=never --network host -t "$1" "$context" >/dev/null
+    recipe=$( (cat "$context/Containerfile"; recipe_of localhost/stand-in-debian:bookworm-slim) | sha256sum | cut -c1-16)
+    if [ "$(recipe_of "$1")" != "$recipe" ]; then
+        echo "making the stand-in $1"
+        podman build --format docker --pull=never --network host --label "digits.recipe=$recipe" -t "$1" \
+            "$context" >/dev/null || { rm -rf "$context"; return 1; }
+    fi
     rm -rf "$context"
 }
 
-if ! podman image exists localhost/stand-in-debian:bookworm-slim; then
-    echo "making the stand-in localhost/stand-in-debian:bookworm-slim (debootstrap --variant=minbase bookworm)"
-    rootfs=$(mktemp -d)
-    debootstrap --variant=minbase bookworm "$rootfs" >/dev/null
-    # What the official slim image leaves out, now and in every package installed later: documentation
-    # (but the copyright files), manual and info pages, translations; and apt's package lists and cache.
-    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/slim" <<'DPKG'
-path-exclude /usr/share/doc/*
+# What the official slim image leaves out, now and in every package installed later: documentation (but
+# the copyright files), manual and info pages, translations; and apt's package lists and cache.
+slim='path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
 path-exclude /usr/share/groff/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/lintian/*
-path-exclude /usr/share/locale/*
-DPKG
+path-exclude /usr/share/locale/*'
+recipe=$(echo "debootstrap --variant=minbase bookworm; $slim" | sha256sum | cut -c1-16)
+if [ "$(recipe_of localhost/stand-in-debian:bookworm-slim)" != "$recipe" ]; then
+    echo "making the stand-in localhost/stand-in-debian:bookworm-slim (debootstrap --variant=minbase bookworm)"
+    rootfs=$(mktemp -d)
+    debootstrap --variant=minbase bookworm "$rootfs" >/dev/null || { rm -rf "$rootfs"; exit 1; }
+    echo "$slim" >"$rootfs/etc/dpkg/dpkg.cfg.d/slim"
     find "$rootfs/usr/share/doc" -mindepth 1 ! -name copyright ! -type d -delete
     rm -rf "$rootfs"/usr/share/{man,groff,info,lintian,locale}/* "$rootfs"/var/lib/apt/lists/* \
         "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/*.log
-    tar -C "$rootfs" -c . | podman import - localhost/stand-in-debian:bookworm-slim >/dev/null
+    tar -C "$rootfs" -c . | podman import --change "LABEL digits.recipe=$recipe" - \
+        localhost/stand-in-debian:bookworm-slim >/dev/null
     rm -rf "$rootfs"
 fi
 stand_in localhost/stand-in-swift:6.3-bookworm <<CONTAINERFILE

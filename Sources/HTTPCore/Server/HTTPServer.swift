@@ -26,6 +26,8 @@ public final class HTTPServer: Sendable {
         var connectionCount = 0
         var port = 0
         var lastAcceptErrorLog: UInt64 = 0
+        /// ``shutdown()`` was called before ``start()``: drain as soon as the server runs.
+        var shutdownAtStart = false
     }
 
     private let context: ServerContext
@@ -87,11 +89,13 @@ public final class HTTPServer: Sendable {
             loop.execute { acceptor.start() }
         }
         context.logger.debug("listening on \(configuration.host):\(port) with \(loops.count) event loops")
+        if state.withLock({ $0.shutdownAtStart }) { shutdown() }
     }
 
     /// Begins a graceful shutdown and returns at once; ``waitUntilStopped()`` waits for its end.
     public func shutdown() {
         let proceed = state.withLock { state -> Bool in
+            if state.phase == .created { state.shutdownAtStart = true }
             guard state.phase == .running else { return false }
             state.phase = .draining
             return true
@@ -125,16 +129,22 @@ public final class HTTPServer: Sendable {
         running.wait()
     }
 
-    /// Runs until SIGTERM or SIGINT, then shuts down gracefully; a second signal stops at once. `signals`
-    /// are the ones the process caught while it started (see ``TerminationSignals``); without them they
-    /// are caught from now on.
-    public func runUntilTerminated(signals: TerminationSignals? = nil) {
-        let signals = signals ?? TerminationSignals(whileStarting: { _ in })
+    /// From now on the first SIGTERM or SIGINT shuts the server down gracefully and a second one stops it at
+    /// once. Call it before ``start()``: a signal that comes before the server runs makes it drain as soon
+    /// as it starts, so none falls between the process's start-up handler and this one.
+    public func handleSignals(_ signals: TerminationSignals) {
         signals.handle { [self] number in
-            let first = state.withLock { $0.phase == .running }
+            let first = state.withLock { $0.phase == .running || $0.phase == .created }
             context.logger.notice("received signal \(number)\(first ? "" : " again: stopping now")")
             if first { shutdown() } else { shutdownNow() }
         }
+    }
+
+    /// Runs until SIGTERM or SIGINT (see ``handleSignals(_:)``), then until the server has stopped. `signals`
+    /// are the ones the process caught while it started; without them they are caught from now on.
+    public func runUntilTerminated(signals: TerminationSignals? = nil) {
+        let signals = signals ?? TerminationSignals(whileStarting: { _ in })
+        handleSignals(signals)
         waitUntilStopped()
         signals.cancel()
     }
