@@ -14,6 +14,10 @@ public final class DigitService: Sendable {
     let metrics: ServiceMetrics
     /// Pictures sent to `/predict` and `/predict/batch`, decoded within the configured limits.
     let pictures: PictureInput
+    /// What the requests in progress may hold in memory at once (unlimited with `--memory-budget off`).
+    public let memoryBudget: MemoryBudget
+    /// The budget and where it comes from, for the start-up log.
+    public let memoryBudgetSummary: String
     private let draining = Atomic<Bool>(false)
     private let logger: Logger
     /// `poll` mode's timer and the SIGHUP source, while watching.
@@ -30,6 +34,11 @@ public final class DigitService: Sendable {
         self.configuration = configuration
         self.logger = logger
         pictures = PictureInput(limits: configuration.imageLimits)
+        let containerLimit = ContainerMemoryLimit.current()
+        memoryBudget =
+            configuration.memoryBudget.bytes(containerLimit: containerLimit).map { MemoryBudget(capacity: $0) }
+            ?? .unlimited
+        memoryBudgetSummary = Self.summary(of: memoryBudget, setting: configuration.memoryBudget, limit: containerLimit)
         guard configuration.maxBatchImages >= 1 else {
             throw ServiceStartupError("the maximum batch must be at least 1 image")
         }
@@ -72,6 +81,20 @@ public final class DigitService: Sendable {
             // Nothing can change that in `none` mode; in the others a poll or a load may bring it.
             guard configuration.modelControl != .none else { throw ServiceStartupError(problem) }
             logger.warning("\(problem); GET /model and the original endpoints answer 503 until it is loaded")
+        }
+    }
+
+    static func summary(of budget: MemoryBudget, setting: MemoryBudgetSize, limit: Int?) -> String {
+        let mebibytes = { (bytes: Int) in "\(bytes >> 20) MiB" }
+        switch setting {
+        case .off: return "no memory budget (--memory-budget off)"
+        case .bytes: return "memory budget \(mebibytes(budget.capacity)) (--memory-budget)"
+        case .automatic:
+            guard let limit else {
+                return "memory budget \(mebibytes(budget.capacity)) (no container memory limit found)"
+            }
+            return
+                "memory budget \(mebibytes(budget.capacity)) (half the \(mebibytes(limit)) memory limit of this process's cgroup)"
         }
     }
 
@@ -153,6 +176,7 @@ public final class DigitService: Sendable {
             previousHook?()
         }
         http.observer = metrics
+        http.memoryBudget = memoryBudget
         return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
     }
 }

@@ -35,7 +35,8 @@ extension DigitService {
             }
         }
         router.get("/metrics", execution: .inline) { [self] _ in
-            HTTPResponse(contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition())
+            HTTPResponse(
+                contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.exposition(memory: memoryBudget))
         }
         registerInferenceProtocol(in: &router)
         router.get("/", execution: .inline) { _ in
@@ -125,16 +126,21 @@ extension DigitService {
         let pixels: [Float]
         let count: Int
         var names: [String]?
+        let model = served.model
         if let boundary = contentType.flatMap(MultipartFormData.boundary(inContentType:)) {
             try PictureInput.check(served)
-            let parts = try pictureParts(of: request.body, boundary: boundary)
+            let parts = try pictureParts(of: request, boundary: boundary, for: model, includeInput: includeInput)
             (pixels, count, names) = (parts.pixels, parts.names.count, parts.names)
         } else {
             try JSONImageReader.checkContentType(
                 contentType, alternatives: "pictures as the parts of multipart/form-data (curl -F 'image=@digit.png')")
+            // A JSON image takes 800 bytes at the least (400 pixels written as "0,"), which bounds the count.
+            let images = min(configuration.maxBatchImages, request.body.count / 800 + 1)
+            try request.memory.reserve(
+                Self.workingSet(images: images, of: model, includeInput: includeInput),
+                for: "the decoded images and their answers")
             (pixels, count) = try batch(body: request.body, for: served)
         }
-        let model = served.model
         let outputs = model.network.predictBatch(pixels, count: count)
         metrics.predicted(count, by: served)
         let width = model.network.outputSize
@@ -152,6 +158,16 @@ extension DigitService {
         body.reserveCapacity(count * (width == 1 ? 48 : 220) * (includeInput ? 20 : 1))
         JSONWriter.write(.object([JSONMember("predictions", .array(predictions))]), into: &body)
         return predictionResponse(body, from: served)
+    }
+
+    /// What answering `images` images holds besides the body, reserved of the memory budget before any of
+    /// it is allocated: the model's input (4 bytes a pixel) and output, and the answer, as a JSON tree and
+    /// as bytes (about 48 bytes an image for the binary model and 220 for ten classes; twenty times that
+    /// with the input echoed).
+    static func workingSet(images: Int, of model: Model, includeInput: Bool) -> Int {
+        let network = model.network
+        let answer = (network.outputSize == 1 ? 48 : 220) * (includeInput ? 20 : 1)
+        return images * (4 * (network.inputSize + network.outputSize) + 3 * answer)
     }
 
     /// "a picture as image/png, image/jpeg or image/x-portable-graymap", for refusals.
@@ -175,7 +191,10 @@ extension DigitService {
     }
 
     /// The pictures of a multipart body, one per part, in order, each part named by its file (or field).
-    func pictureParts(of body: [UInt8], boundary: String) throws(HTTPError) -> (pixels: [Float], names: [String]) {
+    func pictureParts(
+        of request: HTTPRequest, boundary: String, for model: Model, includeInput: Bool
+    ) throws(HTTPError) -> (pixels: [Float], names: [String]) {
+        let body = request.body
         guard !boundary.isEmpty else {
             throw HTTPError(
                 status: .badRequest, code: "invalid_multipart",
@@ -190,6 +209,9 @@ extension DigitService {
                 code: error.tooLarge ? "batch_too_large" : "invalid_multipart",
                 message: "the multipart body: \(error)" + (error.tooLarge ? "; split it into smaller batches" : ""))
         }
+        try request.memory.reserve(
+            Self.workingSet(images: form.parts.count, of: model, includeInput: includeInput),
+            for: "the decoded images and their answers")
         var pixels: [Float] = []
         pixels.reserveCapacity(form.parts.count * DigitImagePreparation.side * DigitImagePreparation.side)
         var names: [String] = []

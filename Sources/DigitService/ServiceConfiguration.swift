@@ -32,6 +32,10 @@ public struct ServiceConfiguration: Sendable {
     /// A picture's width and height at most (413 above it, read from its header before decoding).
     /// Default 4096.
     public var maxImageSide = 4096
+    /// What the requests in progress may hold in memory at once (bodies, decoded images, answers); past
+    /// it, requests are answered 503 with `Retry-After`. Default: half the container's memory limit, or
+    /// ``MemoryBudgetSize/defaultWithoutLimit`` without one.
+    public var memoryBudget = MemoryBudgetSize.automatic
     /// The HTTP server: address, port, limits, timeouts, drain.
     public var http: HTTPServerConfiguration
 
@@ -54,6 +58,48 @@ public struct ServiceConfiguration: Sendable {
         http.serverName = "digits"
         // A 10,000-image batch written by Python's json module takes about 45 MB; 64 MiB leaves room.
         http.limits.maxBodyBytes = 64 * 1024 * 1024
+    }
+}
+
+/// The memory budget as configured (`--memory-budget`).
+public enum MemoryBudgetSize: Sendable, Equatable {
+    /// Half the memory limit of the process's control group (a container's), or 1 GiB without one.
+    case automatic
+    case bytes(Int)
+    /// No budget (only for measuring what it prevents).
+    case off
+
+    /// The budget without a container limit.
+    public static let defaultWithoutLimit = 1 << 30
+    /// The share of a container's limit: the rest holds the process itself (about 26 MB with the bundled
+    /// models), the allocator's slack and the page cache of the model files.
+    public static let shareOfLimit = 0.5
+
+    /// The budget's bytes; `nil` for none. `limit` is the container's memory limit, if any.
+    public func bytes(containerLimit limit: Int?) -> Int? {
+        switch self {
+        case .automatic: limit.map { Int(Double($0) * Self.shareOfLimit) } ?? Self.defaultWithoutLimit
+        case .bytes(let bytes): bytes
+        case .off: nil
+        }
+    }
+
+    /// `512MiB`, `1GiB`, `300M` (mebibytes), a number of bytes, `auto` or `off`.
+    public init?(_ text: String) {
+        let lowered = text.lowercased()
+        switch lowered {
+        case "auto": self = .automatic
+        case "off": self = .off
+        default:
+            let units: [(String, Int)] = [
+                ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30),
+            ]
+            let (number, factor) =
+                units.first { lowered.hasSuffix($0.0) }.map { (String(lowered.dropLast($0.0.count)), $0.1) }
+                ?? (lowered, 1)
+            guard let value = Int(number), value > 0, value <= Int.max / factor else { return nil }
+            self = .bytes(value * factor)
+        }
     }
 }
 

@@ -17,6 +17,13 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     private let inFlight: Meter
     private let openConnections: Meter
     private let rejectedConnections: CoreMetrics.Counter
+    /// Requests refused with 503 for the server's load, by reason (memory, queue_full, queue_timeout).
+    private let refusals: [RefusalReason: CoreMetrics.Counter]
+    private let queueLength: Meter
+    private let queueWait: CoreMetrics.Timer
+    /// The memory budget's state, read when `/metrics` is asked.
+    private let memoryReserved: CoreMetrics.Gauge
+    private let memoryBudgetBytes: CoreMetrics.Gauge
     /// The series of each served version, made when it is published and destroyed when it is retired, so
     /// that load and unload cycles leave no series behind.
     private let modelSeries = Mutex<[ModelKey: ModelVersionSeries]>([:])
@@ -47,6 +54,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     }
 
     static let durationName = "digits_http_request_duration_seconds"
+    static let queueWaitName = "digits_work_queue_wait_seconds"
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "OPTIONS", "PUT", "DELETE", "PATCH"]
 
     init() {
@@ -58,7 +66,25 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
             .seconds(5),
         ]
+        // A wait in the worker queue: none at all when a worker is free, seconds under a storm.
+        factory.durationHistogramBuckets[Self.queueWaitName] = [
+            .microseconds(100), .milliseconds(1), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        ]
         self.factory = factory
+        refusals = Dictionary(
+            uniqueKeysWithValues: RefusalReason.allCases.map { reason in
+                (
+                    reason,
+                    CoreMetrics.Counter(
+                        label: "digits_requests_refused_total", dimensions: [("reason", reason.rawValue)],
+                        factory: factory)
+                )
+            })
+        queueLength = Meter(label: "digits_work_queue_length", factory: factory)
+        queueWait = CoreMetrics.Timer(label: Self.queueWaitName, factory: factory)
+        memoryReserved = CoreMetrics.Gauge(label: "digits_memory_reserved_bytes", factory: factory)
+        memoryBudgetBytes = CoreMetrics.Gauge(label: "digits_memory_budget_bytes", factory: factory)
         inFlight = Meter(label: "digits_http_requests_in_flight", factory: factory)
         openConnections = Meter(label: "digits_http_connections_open", factory: factory)
         rejectedConnections = CoreMetrics.Counter(label: "digits_http_connections_rejected_total", factory: factory)
@@ -113,8 +139,11 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
         counter.increment()
     }
 
-    /// The registry in Prometheus's text format.
-    func exposition() -> [UInt8] {
+    /// The registry in Prometheus's text format, with the memory budget as it is now (an unlimited budget
+    /// shows as 0).
+    func exposition(memory budget: MemoryBudget) -> [UInt8] {
+        memoryReserved.record(budget.reserved)
+        memoryBudgetBytes.record(budget.isUnlimited ? 0 : budget.capacity)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
@@ -124,6 +153,13 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     func connectionClosed() { openConnections.decrement() }
     func connectionRejected() { rejectedConnections.increment() }
     func requestStarted() { inFlight.increment() }
+    func requestRefused(_ reason: RefusalReason) { refusals[reason]?.increment() }
+    func requestQueued() { queueLength.increment() }
+
+    func requestDequeued(waitedNanoseconds: UInt64) {
+        queueLength.decrement()
+        queueWait.recordNanoseconds(Int64(min(waitedNanoseconds, UInt64(Int64.max))))
+    }
 
     func requestFinished(_ exchange: HTTPExchange) {
         inFlight.decrement()

@@ -145,6 +145,30 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
+            "Memory the requests in progress may hold at once (bodies, decoded images, answers): 512MiB, 2GiB, a number of bytes, auto or off; past it requests get 503 with Retry-After. [env: DIGITS_MEMORY_BUDGET] (default: auto, half the container's memory limit, or 1GiB without one)"
+    )
+    var memoryBudget: String?
+
+    @Option(
+        help:
+            "Threads that answer batches, pictures and compressed bodies. [env: DIGITS_WORKERS] (default: one per online CPU)"
+    )
+    var workers: Int?
+
+    @Option(
+        help:
+            "Such requests that may wait for a worker; one more gets 503 with Retry-After. [env: DIGITS_MAX_QUEUE] (default: \(Defaults.http.maxQueuedRequests))"
+    )
+    var maxQueue: Int?
+
+    @Option(
+        help:
+            "Seconds such a request may wait for a worker before it gets 503 with Retry-After instead. [env: DIGITS_QUEUE_TIMEOUT] (default: \(Defaults.seconds(\.queueTimeout)))"
+    )
+    var queueTimeout: Double?
+
+    @Option(
+        help:
             "trace, debug, info (one access-log line per request), notice, warning, error or critical. [env: DIGITS_LOG_LEVEL] (default: info)"
     )
     var logLevel: Logger.Level?
@@ -184,6 +208,7 @@ struct Serve: ParsableCommand {
         } catch {
             throw CommandFailure("cannot listen on \(configuration.http.host):\(configuration.http.port): \(error)")
         }
+        logger.notice("\(service.memoryBudgetSummary)")
         logger.notice(
             "ready on http://\(configuration.http.host):\(server.port) serving \(service.servingSummary); default model \(configuration.defaultModelName), model control \(configuration.modelControl.rawValue)"
         )
@@ -257,6 +282,17 @@ struct Serve: ParsableCommand {
         http.bodyTimeout = try Setting.seconds(bodyTimeout, "DIGITS_BODY_TIMEOUT", default: http.bodyTimeout)
         http.idleTimeout = try Setting.seconds(idleTimeout, "DIGITS_IDLE_TIMEOUT", default: http.idleTimeout)
         http.writeTimeout = try Setting.seconds(writeTimeout, "DIGITS_WRITE_TIMEOUT", default: http.writeTimeout)
+        let budget = try Setting.resolve(
+            memoryBudget, "DIGITS_MEMORY_BUDGET", default: "auto", parse: { $0 },
+            valid: { MemoryBudgetSize($0) != nil })
+        configuration.memoryBudget = MemoryBudgetSize(budget) ?? .automatic
+        http.workerThreads = try Setting.resolve(
+            workers, "DIGITS_WORKERS", default: http.workerThreads, parse: { Int($0) },
+            valid: { (1...256).contains($0) })
+        http.maxQueuedRequests = try Setting.resolve(
+            maxQueue, "DIGITS_MAX_QUEUE", default: http.maxQueuedRequests, parse: { Int($0) },
+            valid: { (0...100_000).contains($0) })
+        http.queueTimeout = try Setting.seconds(queueTimeout, "DIGITS_QUEUE_TIMEOUT", default: http.queueTimeout)
         http.drainDelay = try Setting.seconds(
             drainDelay, "DIGITS_DRAIN_DELAY", default: http.drainDelay, allowZero: true)
         http.gracePeriod = try Setting.seconds(

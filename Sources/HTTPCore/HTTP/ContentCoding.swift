@@ -49,8 +49,11 @@ public enum ContentCoding {
         guard codings == ["gzip"] || codings == ["x-gzip"] else {
             throw .unsupported(request.headers.values(for: "Content-Encoding").joined(separator: ", "))
         }
-        var decoded = HTTPRequest(head: request.head, body: try gunzip(request.body, limit: limit))
+        var decoded = HTTPRequest(
+            head: request.head, body: try gunzip(request.body, limit: limit), memory: request.memory)
         decoded.requestID = request.requestID
+        // Counted from now on with the rest of the request (the limit bounds it: a bomb is refused above).
+        decoded.memory.force(decoded.body.count)
         return decoded
     }
 

@@ -104,10 +104,15 @@ public struct HTTPRequest: Sendable {
     var match: RouteMatch?
     /// How errors are written for this request: its route group's format, once routed.
     var errorFormat: HTTPErrorFormat?
+    /// What the request holds of the server's memory budget: its body, reserved by the server; a handler
+    /// reserves its working set here before allocating it. Given back once the answer is made.
+    public internal(set) var memory: MemoryReservation
 
-    public init(head: HTTPRequestHead, body: [UInt8]) {
+    public init(head: HTTPRequestHead, body: [UInt8], memory: MemoryReservation = MemoryReservation(budget: .unlimited))
+    {
         self.head = head
         self.body = body
+        self.memory = memory
     }
 
     public var method: String { head.method }

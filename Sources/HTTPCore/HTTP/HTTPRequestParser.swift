@@ -81,6 +81,16 @@ public struct HTTPRequestParser: Sendable {
         return true
     }
 
+    /// The body bytes of the request being received that are known to be coming: its `Content-Length`, or
+    /// the chunks received and announced so far. What the server reserves of its memory budget.
+    public var announcedBodyBytes: Int {
+        switch state {
+        case .fixedBody(_, let remaining), .chunkData(_, let remaining): body.count + remaining
+        case .chunkSize, .chunkDataEnd, .trailers: body.count
+        case .head, .failed: 0
+        }
+    }
+
     /// Bytes received and not yet consumed by a returned request.
     public var bufferedByteCount: Int { buffer.count - position }
 

@@ -34,6 +34,10 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
+    /// What the request being received holds of the memory budget, until it is handed to its handler.
+    private var receiving: MemoryReservation?
+    /// What the answers queued and not yet written hold of it.
+    private let outboundMemory: MemoryReservation
     /// The request being answered off the loop, for the exchange record if the client leaves first.
     private var offloaded: (head: HTTPRequestHead, route: String?, requestID: String, start: UInt64)?
     private var dateCache = HTTPDateCache()
@@ -53,6 +57,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         self.onClosed = onClosed
         parser = HTTPRequestParser(limits: context.configuration.limits)
         machine = ConnectionStateMachine(timeouts: context.timeouts, now: EventLoop.now())
+        outboundMemory = MemoryReservation(budget: context.memoryBudget)
     }
 
     /// Starts watching the socket; on the loop's thread.
@@ -239,7 +244,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             now: EventLoop.now(), count: unreportedBytes, insideRequest: parser.isInsideRequest,
             awaitingBody: head != nil)
         unreportedBytes = 0
-        guard let head else { return }
+        guard let head, reserveBody(of: head) else { return }
         if head.hasUnsupportedExpectation {
             // Its body will never be read: answer, then close.
             machine.closeAfterResponse()
@@ -247,6 +252,26 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         } else if head.expectsContinue && machine.shouldSendContinue() {
             outbound += HTTPResponseEncoder.continueResponse
             machine.outputQueued(now: EventLoop.now())
+        }
+    }
+
+    /// Reserves the body of the request being received, before it is read (and before `100 Continue`): all
+    /// of it from `Content-Length` once the head is in, or what has been announced of a chunked one. When
+    /// the budget has no room, the request is answered at once (503, or 413 past the whole budget) and the
+    /// connection closed: the rest of its body is never read. Returns whether it may go on.
+    private func reserveBody(of head: HTTPRequestHead) -> Bool {
+        let reservation = receiving ?? MemoryReservation(budget: context.memoryBudget)
+        receiving = reservation
+        do {
+            try reservation.grow(to: parser.announcedBodyBytes, for: "its body")
+            return true
+        } catch {
+            reservation.release()
+            receiving = nil
+            machine.closeAfterResponse()
+            context.notify { $0.requestRefused(.memory) }
+            queueError(error, for: head)
+            return false
         }
     }
 
@@ -272,19 +297,39 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 route: nil, requestID: request.requestID, start: start)
             return
         }
+        request.memory = receiving ?? MemoryReservation(budget: context.memoryBudget)
+        receiving = nil
+        do {
+            // Requests that arrived whole in one read were not reserved on the way.
+            try request.memory.grow(to: request.body.count, for: "its body")
+        } catch {
+            machine.requestReceived(keepAlive: false, offloaded: false, now: start)
+            context.notify { $0.requestRefused(.memory) }
+            queue(
+                context.errorResponse(error, for: request.head), for: request.head, route: nil,
+                requestID: request.requestID, start: start)
+            return
+        }
         let execution = context.responder.route(&request)
         let runsInline = execution == .inline && context.mayRunInline(request)
         machine.requestReceived(keepAlive: request.head.wantsKeepAlive, offloaded: !runsInline, now: start)
         if runsInline {
-            queue(
-                context.respond(to: request), for: request.head, route: request.routePattern,
-                requestID: request.requestID, start: start)
+            let response = context.respond(to: request)
+            request.memory.release()
+            queue(response, for: request.head, route: request.routePattern, requestID: request.requestID, start: start)
             return
         }
+        offload(request, start: start)
+    }
+
+    /// Answers `request` on the worker pool; reads nothing more from the connection until the answer is
+    /// back. Refused with 503 at once when the pool's queue is full, and when it waited too long.
+    private func offload(_ request: HTTPRequest, start: UInt64) {
         offloaded = (request.head, request.routePattern, request.requestID, start)
         let context = self.context
-        DispatchQueue.global().async { [self, request] in
-            let response = context.respond(to: request)
+        let answer: @Sendable (HTTPResponse) -> Void = { [self] response in
+            request.memory.release()
+            context.memoryBudget.trimAfterPeak()
             loop.execute { [self] in
                 guard !isClosed else { return }
                 offloaded = nil
@@ -294,6 +339,43 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 pump()
             }
         }
+        let job = WorkPool.Job(
+            run: { waited in
+                context.notify { $0.requestDequeued(waitedNanoseconds: waited) }
+                answer(context.respond(to: request))
+            },
+            expire: { waited in
+                context.notify {
+                    $0.requestDequeued(waitedNanoseconds: waited)
+                    $0.requestRefused(.queueTimeout)
+                }
+                let seconds = Double(waited / 1_000_000) / 1000
+                answer(
+                    context.errorResponse(
+                        Self.busy(
+                            "the request waited \(seconds) s for a worker, longer than the server's queue timeout of \(Double(context.pool.queueTimeout / 1_000_000) / 1000) s"
+                        ), for: request.head))
+            })
+        if context.pool.submit(job) {
+            context.notify { $0.requestQueued() }
+            return
+        }
+        offloaded = nil
+        request.memory.release()
+        context.notify { $0.requestRefused(.queueFull) }
+        queue(
+            context.errorResponse(
+                Self.busy("\(context.pool.maxQueued) requests already wait for the server's workers"),
+                for: request.head),
+            for: request.head, route: request.routePattern, requestID: request.requestID, start: start)
+    }
+
+    /// 503 with `Retry-After` for a request refused for the server's load: `why`, and that it may be retried.
+    static func busy(_ why: String) -> HTTPError {
+        HTTPError(
+            status: .serviceUnavailable, code: "server_busy",
+            message: "the server is busy: \(why); retry after a moment. The request itself is fine",
+            headers: ["Retry-After": "1"])
     }
 
     /// Queues the answer to a request that could not be read (or timed out) as a whole.
@@ -313,6 +395,8 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         if context.draining.isSet { machine.closeAfterResponse() }
         let now = EventLoop.now()
         let closing = machine.responseQueued(now: now)
+        // Held until written, with the other answers queued on this connection.
+        outboundMemory.force(response.body.count)
         HTTPResponseEncoder.encode(
             response, into: &outbound, includeBody: head?.method != "HEAD", closing: closing,
             keepAliveHTTP10: head?.version == .http1_0, requestID: requestID,
@@ -351,6 +435,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         }
         outbound.removeAll(keepingCapacity: outbound.capacity <= 64 * 1024)
         outboundOffset = 0
+        outboundMemory.release()
         switch machine.wrote(now: EventLoop.now(), everything: true) {
         case .proceed:
             break
@@ -380,6 +465,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         machine.closed()
         loop.unregister(socket.descriptor)
         socket.close()
+        receiving?.release()
+        receiving = nil
+        outboundMemory.release()
         if let offloaded {
             // The client left before its answer: the request still ends, once, for metrics and the log.
             self.offloaded = nil

@@ -65,6 +65,16 @@ public struct HTTPServerConfiguration: Sendable {
     /// content coding). Default none.
     public var middleware: [any HTTPMiddleware] = []
 
+    /// The memory the requests in progress may hold at once (see ``MemoryBudget``). Default unlimited.
+    public var memoryBudget: MemoryBudget = .unlimited
+    /// The threads that run offloaded handlers (batches, pictures, coded bodies). Default one per CPU.
+    public var workerThreads: Int = HTTPServerConfiguration.availableProcessors
+    /// Offloaded requests that may wait for a worker; one more is answered 503 at once. Default 256.
+    public var maxQueuedRequests: Int = 256
+    /// An offloaded request that waited longer than this for a worker is answered 503 instead of run: its
+    /// client has likely given up. Default 10 s.
+    public var queueTimeout: Duration = .seconds(10)
+
     public init() {}
 
     var connectionTimeouts: ConnectionTimeouts {

@@ -29,6 +29,28 @@ public protocol HTTPServerObserver: Sendable {
     /// Every request that ``requestStarted()`` announced ends here exactly once: answered, or abandoned
     /// because its client left first (status 499).
     func requestFinished(_ exchange: HTTPExchange)
+    /// A request answered 503 for the server's load, not for anything wrong with it.
+    func requestRefused(_ reason: RefusalReason)
+    /// An offloaded request joined the queue of the worker threads.
+    func requestQueued()
+    /// An offloaded request left the queue after `waitedNanoseconds`: to run, or expired.
+    func requestDequeued(waitedNanoseconds: UInt64)
+}
+
+/// Why a request was refused with 503 and `Retry-After`.
+public enum RefusalReason: String, Sendable, CaseIterable {
+    /// The memory budget had no room for it (or, past the whole budget, 413).
+    case memory
+    /// Every slot of the worker queue was taken.
+    case queueFull = "queue_full"
+    /// It waited for a worker longer than the queue timeout.
+    case queueTimeout = "queue_timeout"
+}
+
+extension HTTPServerObserver {
+    public func requestRefused(_ reason: RefusalReason) {}
+    public func requestQueued() {}
+    public func requestDequeued(waitedNanoseconds: UInt64) {}
 }
 
 /// The access log as an observer: one info line per answered request, `METHOD path status` with the

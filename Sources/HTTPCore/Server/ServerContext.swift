@@ -18,6 +18,9 @@ struct ServerContext: Sendable {
     let timeouts: ConnectionTimeouts
     /// How often a loop checks its connections' deadlines: a quarter of the shortest timeout, at most a second.
     let tick: UInt64
+    /// Where offloaded handlers run.
+    let pool: WorkPool
+    var memoryBudget: MemoryBudget { configuration.memoryBudget }
 
     init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) {
         self.configuration = configuration
@@ -43,6 +46,9 @@ struct ServerContext: Sendable {
         self.timeouts = timeouts
         let shortest = min(timeouts.header, timeouts.body, timeouts.idle, timeouts.write, timeouts.linger)
         tick = max(10_000_000, min(1_000_000_000, shortest / 4))
+        pool = WorkPool(
+            threads: configuration.workerThreads, maxQueued: configuration.maxQueuedRequests,
+            queueTimeout: configuration.queueTimeout)
     }
 
     /// The response for an error raised before routing, in the format of the route group its path is
