@@ -60,8 +60,8 @@ public final class MemoryBudget: Sendable {
 
     /// Gives freed memory back to the system once a peak has passed: when the requests in progress hold
     /// little (under 8 MiB) after they held much (over 32 MiB). glibc keeps freed pages for reuse, so
-    /// without this a process stays at its peak size: measured, 821 MB resident after 32 concurrent
-    /// 10,000-image batches had been answered, against 26 MB before. `malloc_trim` returns the free pages
+    /// without this a process stays near its peak size (measured before the budget: 821 MB resident
+    /// after 32 concurrent 10,000-image batches had been answered). `malloc_trim` returns the free pages
     /// of every arena; it runs once per peak, on the thread that answered the last large request.
     public func trimAfterPeak() {
         guard reserved < 8 << 20, peakSinceTrim.load(ordering: .relaxed) > 32 << 20 else { return }
