@@ -83,9 +83,16 @@ extension DigitService {
     /// extension: `Inference-Header-Content-Length` says where the JSON ends).
     func infer(_ request: HTTPRequest, on served: ServedModel) throws(HTTPError) -> HTTPResponse {
         let model = served.model
+        // The JSON header is read as a tree: the whole body, or the part before the binary tensors.
+        let headerBytes =
+            request.headers["Inference-Header-Content-Length"].flatMap { Int($0) }
+            .map { min(max(0, $0), request.body.count) } ?? request.body.count
+        try request.memory.reserve(Self.jsonTreeBytes(forBody: headerBytes), for: "reading its JSON as a tree")
         let inference = try InferenceRequest(
             request, reader: served.reader, maxImages: configuration.maxBatchImages)
         let count = inference.count
+        try request.memory.reserve(
+            Self.workingSet(images: count, of: model, includeInput: false), for: "the images and their answers")
         let width = model.network.outputSize
         let outputs = model.network.predictBatch(inference.pixels, count: count)
         let classes: [Int] = outputs.withUnsafeBufferPointer { buffer in

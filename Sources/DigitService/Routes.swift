@@ -105,7 +105,7 @@ extension DigitService {
             pixels = try pictures.modelInput(request.body, declared: format)
         } else {
             try JSONImageReader.checkContentType(contentType, alternatives: Self.pictureTypes)
-            pixels = try singleImage(body: request.body, for: served)
+            pixels = try singleImage(body: request.body, for: served, memory: request.memory)
         }
         let output = served.model.network.predict(pixels)
         metrics.predicted(1, by: served)
@@ -139,7 +139,7 @@ extension DigitService {
             try request.memory.reserve(
                 Self.workingSet(images: images, of: model, includeInput: includeInput),
                 for: "the decoded images and their answers")
-            (pixels, count) = try batch(body: request.body, for: served)
+            (pixels, count) = try batch(body: request.body, for: served, memory: request.memory)
         }
         let outputs = model.network.predictBatch(pixels, count: count)
         metrics.predicted(count, by: served)
@@ -168,6 +168,13 @@ extension DigitService {
         let network = model.network
         let answer = (network.outputSize == 1 ? 48 : 220) * (includeInput ? 20 : 1)
         return images * (4 * (network.inputSize + network.outputSize) + 3 * answer)
+    }
+
+    /// What reading `count` bytes of JSON as a tree may hold: a copy of the body, and a value for every
+    /// two bytes at most (`0,`). The fast reader needs none of it; the full reader runs for the inference
+    /// protocol and for bodies the fast reader declines (a mistake, an escaped name).
+    static func jsonTreeBytes(forBody count: Int) -> Int {
+        count + count / 2 * MemoryLayout<JSONValue>.stride
     }
 
     /// "a picture as image/png, image/jpeg or image/x-portable-graymap", for refusals.
@@ -241,14 +248,20 @@ extension DigitService {
 
     /// The pixels of a `/predict` body: the fast reader's, or, when it declines (always for a mistake), the
     /// full reader's, which explains the mistake.
-    func singleImage(body: [UInt8], for served: ServedModel) throws(HTTPError) -> [Float] {
+    func singleImage(
+        body: [UInt8], for served: ServedModel, memory: MemoryReservation = MemoryReservation(budget: .unlimited)
+    ) throws(HTTPError) -> [Float] {
         if let pixels = served.fastReader.singleImage(body) { return pixels }
+        try memory.reserve(Self.jsonTreeBytes(forBody: body.count), for: "reading the body as a JSON tree")
         return try served.reader.singleImage(from: try served.reader.json(body: body, maxImages: 1))
     }
 
     /// The images of a `/predict/batch` body, the same way.
-    func batch(body: [UInt8], for served: ServedModel) throws(HTTPError) -> (pixels: [Float], count: Int) {
+    func batch(
+        body: [UInt8], for served: ServedModel, memory: MemoryReservation = MemoryReservation(budget: .unlimited)
+    ) throws(HTTPError) -> (pixels: [Float], count: Int) {
         if let images = served.fastReader.batch(body, limit: configuration.maxBatchImages) { return images }
+        try memory.reserve(Self.jsonTreeBytes(forBody: body.count), for: "reading the body as a JSON tree")
         return try served.reader.batch(
             from: try served.reader.json(body: body, maxImages: configuration.maxBatchImages),
             limit: configuration.maxBatchImages)

@@ -291,7 +291,7 @@ struct Serve: ParsableCommand {
             valid: { (1...256).contains($0) })
         http.maxQueuedRequests = try Setting.resolve(
             maxQueue, "DIGITS_MAX_QUEUE", default: http.maxQueuedRequests, parse: { Int($0) },
-            valid: { (0...100_000).contains($0) })
+            valid: { (1...100_000).contains($0) })
         http.queueTimeout = try Setting.seconds(queueTimeout, "DIGITS_QUEUE_TIMEOUT", default: http.queueTimeout)
         http.drainDelay = try Setting.seconds(
             drainDelay, "DIGITS_DRAIN_DELAY", default: http.drainDelay, allowZero: true)

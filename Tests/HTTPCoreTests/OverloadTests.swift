@@ -148,6 +148,27 @@ struct OverloadTests {
         #expect(eventually { budget.reserved == 0 })
     }
 
+    @Test("a small gzip body is reserved as it inflates: past the budget it is refused, and freed")
+    func gzipInflatesWithinBudget() throws {
+        let budget = MemoryBudget(capacity: 1024 * Self.kibibyte)
+        let server = try TestServer(configure: {
+            $0.memoryBudget = budget
+            $0.limits.maxBodyBytes = 8 << 20
+        })
+        defer { server.stop() }
+        let compressed = ContentCoding.gzip([UInt8](repeating: 0, count: 4 << 20))
+        #expect(compressed.count < 64 * Self.kibibyte)
+        let client = try TestClient(port: server.port)
+        try client.send(
+            Array(
+                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: \(compressed.count)\r\n\r\n"
+                    .utf8) + compressed)
+        let answer = try client.readResponse()
+        #expect(answer.status == 413)
+        #expect(answer.text.contains("over_memory_budget") && answer.text.contains("its inflated body"))
+        #expect(eventually { budget.reserved == 0 })
+    }
+
     /// A route whose handler waits until the test lets it go: the worker stays busy as long as the test says.
     final class Gate: Sendable {
         let release = DispatchSemaphore(value: 0)

@@ -10,12 +10,15 @@ public enum ContentCoding {
         case unsupported(String)
         case corrupt
         case tooLarge(limit: Int)
+        /// The memory budget had no room for more of the inflated body (503 or 413, as the budget says).
+        case overBudget(HTTPError)
 
         public var status: HTTPStatus {
             switch self {
             case .unsupported: .unsupportedMediaType
             case .corrupt: .badRequest
             case .tooLarge: .contentTooLarge
+            case .overBudget(let error): error.status
             }
         }
 
@@ -24,11 +27,15 @@ public enum ContentCoding {
             case .unsupported: "unsupported_content_encoding"
             case .corrupt: "invalid_gzip"
             case .tooLarge: "body_too_large"
+            case .overBudget(let error): error.code
             }
         }
 
         /// The answer to a request whose body could not be decoded.
-        public var httpError: HTTPError { HTTPError(status: status, code: code, message: message) }
+        public var httpError: HTTPError {
+            if case .overBudget(let error) = self { return error }
+            return HTTPError(status: status, code: code, message: message)
+        }
 
         public var message: String {
             switch self {
@@ -36,6 +43,7 @@ public enum ContentCoding {
                 "Content-Encoding '\(coding)' is not supported; send the body as it is or gzip it"
             case .corrupt: "the body is declared gzip but does not inflate"
             case .tooLarge(let limit): "the body inflates to more than \(limit) bytes; send less at once"
+            case .overBudget(let error): error.message
             }
         }
     }
@@ -49,16 +57,26 @@ public enum ContentCoding {
         guard codings == ["gzip"] || codings == ["x-gzip"] else {
             throw .unsupported(request.headers.values(for: "Content-Encoding").joined(separator: ", "))
         }
-        var decoded = HTTPRequest(
-            head: request.head, body: try gunzip(request.body, limit: limit), memory: request.memory)
+        // The inflated bytes are reserved as they come, so that concurrent small bodies that inflate to
+        // megabytes cannot pass the memory budget.
+        let memory = request.memory
+        let body = try gunzip(request.body, limit: limit) { (bytes: Int) throws(Failure) in
+            do throws(HTTPError) {
+                try memory.reserve(bytes, for: "its inflated body")
+            } catch {
+                throw .overBudget(error)
+            }
+        }
+        var decoded = HTTPRequest(head: request.head, body: body, memory: memory)
         decoded.requestID = request.requestID
-        // Counted from now on with the rest of the request (the limit bounds it: a bomb is refused above).
-        decoded.memory.force(decoded.body.count)
         return decoded
     }
 
     /// Inflates a gzip stream, refusing more than `limit` bytes of output.
-    public static func gunzip(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+    /// `reserve` is told of each piece of output before it is kept, and may refuse it.
+    public static func gunzip(
+        _ input: [UInt8], limit: Int, reserve: (Int) throws(Failure) -> Void = { _ in }
+    ) throws(Failure) -> [UInt8] {
         var stream = z_stream()
         guard czlib_inflate_init_gzip(&stream) == Z_OK else { throw .corrupt }
         defer { inflateEnd(&stream) }
@@ -79,6 +97,7 @@ public enum ContentCoding {
                     throw .corrupt
                 }
                 guard output.count + produced <= limit else { throw .tooLarge(limit: limit) }
+                try reserve(produced)
                 output += chunk[0..<produced]
             } while status != Z_STREAM_END && (stream.avail_in > 0 || stream.avail_out == 0)
         }

@@ -303,6 +303,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             // Requests that arrived whole in one read were not reserved on the way.
             try request.memory.grow(to: request.body.count, for: "its body")
         } catch {
+            request.memory.release()
             machine.requestReceived(keepAlive: false, offloaded: false, now: start)
             context.notify { $0.requestRefused(.memory) }
             queue(
@@ -352,7 +353,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 let seconds = Double(waited / 1_000_000) / 1000
                 answer(
                     context.errorResponse(
-                        Self.busy(
+                        HTTPError.serverBusy(
                             "the request waited \(seconds) s for a worker, longer than the server's queue timeout of \(Double(context.pool.queueTimeout / 1_000_000) / 1000) s"
                         ), for: request.head))
             })
@@ -365,17 +366,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         context.notify { $0.requestRefused(.queueFull) }
         queue(
             context.errorResponse(
-                Self.busy("\(context.pool.maxQueued) requests already wait for the server's workers"),
+                HTTPError.serverBusy("\(context.pool.maxQueued) requests already wait for the server's workers"),
                 for: request.head),
             for: request.head, route: request.routePattern, requestID: request.requestID, start: start)
-    }
-
-    /// 503 with `Retry-After` for a request refused for the server's load: `why`, and that it may be retried.
-    static func busy(_ why: String) -> HTTPError {
-        HTTPError(
-            status: .serviceUnavailable, code: "server_busy",
-            message: "the server is busy: \(why); retry after a moment. The request itself is fine",
-            headers: ["Retry-After": "1"])
     }
 
     /// Queues the answer to a request that could not be read (or timed out) as a whole.

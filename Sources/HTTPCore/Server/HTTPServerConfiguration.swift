@@ -69,8 +69,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var memoryBudget: MemoryBudget = .unlimited
     /// The threads that run offloaded handlers (batches, pictures, coded bodies). Default one per CPU.
     public var workerThreads: Int = HTTPServerConfiguration.availableProcessors
-    /// Offloaded requests that may wait for a worker; one more is answered 503 at once. Default 256.
-    public var maxQueuedRequests: Int = 256
+    /// Offloaded requests that may wait for a worker; one more is answered 503 at once. Default 1024, the
+    /// default connection limit: a connection has one request at most in the queue, so by default only
+    /// the memory budget and the queue timeout refuse, and a lower value sheds load sooner.
+    public var maxQueuedRequests: Int = 1024
     /// An offloaded request that waited longer than this for a worker is answered 503 instead of run: its
     /// client has likely given up. Default 10 s.
     public var queueTimeout: Duration = .seconds(10)

@@ -86,6 +86,11 @@ public final class MemoryReservation: Sendable {
         self.budget = budget
     }
 
+    /// A reservation nobody released (a path that forgot) gives its bytes back when it goes.
+    deinit {
+        release()
+    }
+
     /// The bytes this request holds.
     public var bytes: Int { held.load(ordering: .relaxed) }
 
@@ -107,11 +112,9 @@ public final class MemoryReservation: Sendable {
             )
         }
         guard budget.take(bytes, force: false) else {
-            throw HTTPError(
-                status: .serviceUnavailable, code: "server_busy",
-                message:
-                    "the server is busy: the requests in progress hold \(Self.mebibytes(budget.reserved)) MiB of its \(Self.mebibytes(budget.capacity)) MiB memory budget, and this one needs \(Self.mebibytes(total)) MiB for \(what); retry after a moment. The request itself is fine",
-                headers: ["Retry-After": "1"])
+            throw .serverBusy(
+                "the requests in progress hold \(Self.mebibytes(budget.reserved)) MiB of its \(Self.mebibytes(budget.capacity)) MiB memory budget, and this one needs \(Self.mebibytes(total)) MiB for \(what)"
+            )
         }
         held.add(bytes, ordering: .relaxed)
     }
@@ -137,5 +140,16 @@ public final class MemoryReservation: Sendable {
     static func mebibytes(_ bytes: Int) -> String {
         let value = Double(bytes) / 1_048_576
         return value >= 10 ? String(Int(value.rounded())) : String(Double(Int(value * 10)) / 10)
+    }
+}
+
+extension HTTPError {
+    /// 503 with `Retry-After` for a request refused for the server's load: why, and that the request
+    /// itself is fine and may be sent again.
+    public static func serverBusy(_ why: String) -> HTTPError {
+        HTTPError(
+            status: .serviceUnavailable, code: "server_busy",
+            message: "the server is busy: \(why); retry after a moment. The request itself is fine",
+            headers: ["Retry-After": "1"])
     }
 }

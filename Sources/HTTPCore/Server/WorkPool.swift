@@ -78,6 +78,7 @@ final class WorkPool: Sendable {
 
     /// Queues `job`; false (and nothing queued) when `maxQueued` jobs already wait.
     func submit(_ job: Job) -> Bool {
+        guard !stopped.load(ordering: .acquiring) else { return false }
         start()
         let now = EventLoop.now()
         let queued = queue.withLock { queue -> Bool in
