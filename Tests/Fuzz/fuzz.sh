@@ -47,7 +47,7 @@ build_target() {
         quiet swiftc "${flags[@]}" "$here/parser/Fuzz.swift" "$http/HTTPRequestParser.swift" \
             "$http/HTTPParserLimits.swift" "$http/HTTPParserError.swift" "$http/HTTPRequest.swift" \
             "$http/HTTPHeaders.swift" "$http/TextTrimming.swift" "$http/HTTPStatus.swift" "$http/HTTPError.swift" \
-            "$http/HTTPResponse.swift" \
+            "$http/HTTPResponse.swift" "$top/Sources/HTTPCore/Server/MemoryBudget.swift" \
             -L "$build" -lJSON -o "$binary"
         ;;
     json | inference | gzip | connection)
