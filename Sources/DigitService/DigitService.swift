@@ -177,7 +177,9 @@ public final class DigitService: Sendable {
         }
         http.observer = metrics
         http.memoryBudget = memoryBudget
-        return HTTPServer(configuration: http, logger: logger, responder: makeRouter())
+        let server = HTTPServer(configuration: http, logger: logger, responder: makeRouter())
+        metrics.readQueueLength { [weak server] in server?.queueLength ?? 0 }
+        return server
     }
 }
 

@@ -6,7 +6,7 @@ extension DigitService {
     static let json = "application/json"
 
     /// The service's routes. A single prediction takes microseconds and runs on the event loop's thread;
-    /// a batch (up to the batch limit, a few hundred milliseconds at 10,000 images) runs on Dispatch's workers.
+    /// a batch (up to the batch limit, a few hundred milliseconds at 10,000 images) runs on the server's worker pool.
     ///
     /// The original endpoints answer with the default model's highest ready version; `/models/{name}/...`
     /// with any served model's, or with the version named after `/versions/`.
@@ -102,7 +102,7 @@ extension DigitService {
         let pixels: [Float]
         if let format = PictureInput.format(declaredBy: contentType) {
             try PictureInput.check(served)
-            pixels = try pictures.modelInput(request.body, declared: format)
+            pixels = try pictures.modelInput(request.body, declared: format, memory: request.memory)
         } else {
             try JSONImageReader.checkContentType(contentType, alternatives: Self.pictureTypes)
             pixels = try singleImage(body: request.body, for: served, memory: request.memory)
@@ -236,7 +236,7 @@ extension DigitService {
                 )
             }
             let (input, decodedBytes) = try PictureInput(limits: budget).modelInputAndCost(
-                Array(part.content), declared: declared, part: label,
+                Array(part.content), declared: declared, part: label, memory: request.memory,
                 whenOverBudget: index == 0
                     ? nil : "the pictures before it took the rest of the request's decoding budget")
             pixels += input

@@ -19,7 +19,10 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     private let rejectedConnections: CoreMetrics.Counter
     /// Requests refused with 503 for the server's load, by reason (memory, queue_full, queue_timeout).
     private let refusals: [RefusalReason: CoreMetrics.Counter]
-    private let queueLength: Meter
+    /// The worker queue's length, read from the server when `/metrics` is asked: counting queued and
+    /// dequeued events could read -1 for the moment between a worker taking a job and the event.
+    private let queueLength: CoreMetrics.Gauge
+    private let queueLengthSource = Mutex<(@Sendable () -> Int)?>(nil)
     private let queueWait: CoreMetrics.Timer
     /// The memory budget's state, read when `/metrics` is asked.
     private let memoryReserved: CoreMetrics.Gauge
@@ -81,7 +84,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
                         factory: factory)
                 )
             })
-        queueLength = Meter(label: "digits_work_queue_length", factory: factory)
+        queueLength = CoreMetrics.Gauge(label: "digits_work_queue_length", factory: factory)
         queueWait = CoreMetrics.Timer(label: Self.queueWaitName, factory: factory)
         memoryReserved = CoreMetrics.Gauge(label: "digits_memory_reserved_bytes", factory: factory)
         memoryBudgetBytes = CoreMetrics.Gauge(label: "digits_memory_budget_bytes", factory: factory)
@@ -142,6 +145,7 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     /// The registry in Prometheus's text format, with the memory budget as it is now (an unlimited budget
     /// shows as 0).
     func exposition(memory budget: MemoryBudget) -> [UInt8] {
+        queueLength.record(queueLengthSource.withLock { $0 }?() ?? 0)
         memoryReserved.record(budget.reserved)
         memoryBudgetBytes.record(budget.isUnlimited ? 0 : budget.capacity)
         var buffer: [UInt8] = []
@@ -154,10 +158,14 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     func connectionRejected() { rejectedConnections.increment() }
     func requestStarted() { inFlight.increment() }
     func requestRefused(_ reason: RefusalReason) { refusals[reason]?.increment() }
-    func requestQueued() { queueLength.increment() }
+    func requestQueued() {}
+
+    /// Where `digits_work_queue_length` is read: the server's worker pool.
+    func readQueueLength(from source: @escaping @Sendable () -> Int) {
+        queueLengthSource.withLock { $0 = source }
+    }
 
     func requestDequeued(waitedNanoseconds: UInt64) {
-        queueLength.decrement()
         queueWait.recordNanoseconds(Int64(min(waitedNanoseconds, UInt64(Int64.max))))
     }
 

@@ -414,7 +414,13 @@ struct ModelRepositoryTests {
             firstStatus = (try? harness.send("POST", "/v2/repository/models/ten/load", body: ""))?.status ?? 0
             first.signal()
         }
-        usleep(300_000)
+        // Until the index shows the load under way (a fixed pause was too short on a busy machine, where
+        // the load's low-priority thread waits for a core).
+        for _ in 0..<500 {
+            let index = try harness.send("POST", "/v2/repository/index", body: "")
+            if index.text.contains("\"LOADING\"") { break }
+            usleep(10_000)
+        }
         let busy = try harness.send("POST", "/v2/repository/models/binary/load", body: "")
         first.wait()
         #expect(firstStatus == 200)

@@ -73,6 +73,42 @@ struct ConnectionStateMachineTests {
         #expect(fast.timeoutAction(now: 6 * second) == nil, "400 bytes a second is above the minimum")
     }
 
+    @Test("a body that holds memory budget must average its size over the reserved-body window")
+    func reservedBodyRate() {
+        let second: UInt64 = 1_000_000_000
+        var rated = timeouts
+        rated.body = 10 * second
+        rated.minimumBodyBytesPerSecond = 240
+        rated.reservedBodyWindow = 120 * second
+        func body(reserving reserved: Int, bytesPerSecond: Int) -> ConnectionStateMachine {
+            var machine = ConnectionStateMachine(timeouts: rated, now: 0)
+            machine.receivedBytes(now: 0, count: 0, insideRequest: true, awaitingBody: true)
+            machine.bodyHolds(reservedBytes: reserved)
+            for step in 1...6 {
+                machine.receivedBytes(
+                    now: UInt64(step) * second, count: bytesPerSecond, insideRequest: true, awaitingBody: true)
+            }
+            return machine
+        }
+        // 20 MB over 120 s is 166,667 bytes a second.
+        let trickle = body(reserving: 20_000_000, bytesPerSecond: 1_000)
+        #expect(trickle.timeoutAction(now: 4 * second) == nil, "within the grace period any pace is fine")
+        #expect(trickle.timeoutAction(now: 6 * second) == .bodyTooSlow, "1 KB/s is above 240 but far below 167 KB/s")
+        let steady = body(reserving: 20_000_000, bytesPerSecond: 170_000)
+        #expect(steady.timeoutAction(now: 6 * second) == nil)
+        let unreserved = body(reserving: 0, bytesPerSecond: 1_000)
+        #expect(unreserved.timeoutAction(now: 6 * second) == nil, "without a reservation only the minimum rate applies")
+
+        var next = body(reserving: 20_000_000, bytesPerSecond: 170_000)
+        next.requestReceived(keepAlive: true, offloaded: false, now: 6 * second)
+        next.receivedBytes(now: 7 * second, count: 0, insideRequest: true, awaitingBody: true)
+        for step in 8...13 {
+            next.receivedBytes(now: UInt64(step) * second, count: 1_000, insideRequest: true, awaitingBody: true)
+        }
+        #expect(
+            next.timeoutAction(now: 13 * second) == nil, "the next request starts without the last one's reservation")
+    }
+
     @Test("a client that stops reading is dropped after the write timeout; progress resets it")
     func writeTimeout() {
         var machine = ConnectionStateMachine(timeouts: timeouts, now: 0)

@@ -311,7 +311,7 @@ struct HostileClientTests {
         let response = try client.readResponse()
         #expect(response.status == 408 && response.header("Connection") == "close")
         // The rate check ended it, not the body timeout (which the next byte would have reset).
-        #expect(response.text.contains("slower than 240 bytes a second"))
+        #expect(response.text.contains("a body must average 240 bytes a second"))
         client.closeNow()
         expectQuiescent(server, observer)
     }

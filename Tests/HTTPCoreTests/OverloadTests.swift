@@ -11,14 +11,15 @@ import Testing
 /// requests always pass, and what a request held is given back however it ended.
 @Suite("overload: memory budget and worker queue", .serialized)
 struct OverloadTests {
-    /// Counts the refusals the server reports, as the metrics do.
+    /// Counts the refusals the server reports, as the metrics do, and the statuses requests ended with.
     final class Refusals: HTTPServerObserver {
         let counts = Mutex<[RefusalReason: Int]>([:])
+        let statuses = Mutex<[Int]>([])
         func connectionOpened() {}
         func connectionClosed() {}
         func connectionRejected() {}
         func requestStarted() {}
-        func requestFinished(_ exchange: HTTPExchange) {}
+        func requestFinished(_ exchange: HTTPExchange) { statuses.withLock { $0.append(exchange.status) } }
         func requestRefused(_ reason: RefusalReason) { counts.withLock { $0[reason, default: 0] += 1 } }
         subscript(_ reason: RefusalReason) -> Int { counts.withLock { $0[reason] ?? 0 } }
     }
@@ -239,6 +240,57 @@ struct OverloadTests {
         #expect(gate.entered.load(ordering: .relaxed) == 1)
     }
 
+    @Test("a queued request whose client reset its connection is dropped, not run")
+    func abandonedJobIsNotRun() throws {
+        let gate = Gate()
+        let refusals = Refusals()
+        let server = try gatedServer(gate, refusals: refusals)
+        defer { server.stop() }
+        let running = try TestClient(port: server.port)
+        try running.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(eventually { gate.entered.load(ordering: .relaxed) == 1 })
+        let leaving = try TestClient(port: server.port)
+        try leaving.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(eventually { server.server.queueLength == 1 })
+        // Gone with a reset, as a client that gave up or died does (a FIN alone may be a half-close, after
+        // which the client still waits for its answer). The request ends as 499 while still queued.
+        leaving.reset()
+        #expect(eventually { refusals.statuses.withLock { $0.contains(499) } })
+        gate.release.signal()
+        #expect(try running.readResponse().text == "passed")
+        #expect(eventually { server.server.queueLength == 0 })
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(gate.entered.load(ordering: .relaxed) == 1, "the handler never ran for the client that left")
+        // Had it run, it would wait at the gate: let it go.
+        gate.release.signal()
+    }
+
+    @Test("a body that holds the budget must keep pace: a trickle of a large one is cut off and freed")
+    func tricklingLargeBodyIsCutOff() throws {
+        let budget = MemoryBudget(capacity: 4096 * Self.kibibyte)
+        let server = try TestServer(configure: {
+            $0.memoryBudget = budget
+            $0.bodyRateGracePeriod = .seconds(1)
+            $0.reservedBodyWindow = .seconds(2)
+        })
+        defer { server.stop() }
+        let client = try TestClient(port: server.port)
+        // 1 MiB announced, so it must average 512 KiB a second; 4 KiB a second is far above the 240
+        // bytes a second of the minimum rate, and far below that.
+        try client.send(head(length: 1024 * Self.kibibyte))
+        #expect(eventually { budget.reserved >= 1024 * Self.kibibyte })
+        var answer: TestClient.Response?
+        for _ in 0..<40 {
+            guard (try? client.send(String(repeating: "t", count: 1024))) != nil else { break }
+            if client.hasBytesWaiting() { break }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        answer = try client.readResponse()
+        #expect(answer?.status == 408)
+        #expect(answer?.text.contains("must arrive within 2 s") == true)
+        #expect(eventually { budget.reserved == 0 })
+    }
+
     /// Found by the storm test: the queue kept the jobs it had handed out, and with them their requests'
     /// bodies, 17 MB a batch, until 64 had been taken.
     @Test("the worker queue lets go of a job, and the request it holds, once a worker has taken it")
@@ -252,10 +304,10 @@ struct OverloadTests {
             released = payload
             #expect(
                 pool.submit(
-                    WorkPool.Job(
-                        run: { _ in
-                            _ = payload; done.signal()
-                        }, expire: { _ in _ = payload })))
+                    WorkPool.Job(cancellation: WorkPool.Cancellation()) { _, _ in
+                        _ = payload
+                        done.signal()
+                    }))
         }
         #expect(done.wait(timeout: .now() + 10) == .success)
         #expect(eventually { released == nil })

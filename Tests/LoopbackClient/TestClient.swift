@@ -131,6 +131,13 @@ public final class TestClient: @unchecked Sendable {
         }
     }
 
+    /// Whether the server has sent something not read yet (or closed), without waiting.
+    public func hasBytesWaiting() -> Bool {
+        guard buffer.isEmpty else { return true }
+        var watched = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&watched, 1, 0) > 0
+    }
+
     /// Whether the server closed the connection (end of stream with nothing more to read).
     public func readsEndOfStream() -> Bool {
         guard buffer.isEmpty else { return false }

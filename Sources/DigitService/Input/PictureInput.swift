@@ -28,24 +28,44 @@ struct PictureInput: Sendable {
 
     /// The 400 values the model reads for one picture. `declared` is the format its `Content-Type` named
     /// (nil: whatever its signature says); `part` names a multipart part in messages.
-    func modelInput(_ bytes: [UInt8], declared: ImageFormat?, part: String? = nil) throws(HTTPError) -> [Float] {
-        try modelInputAndCost(bytes, declared: declared, part: part).input
+    func modelInput(
+        _ bytes: [UInt8], declared: ImageFormat?, part: String? = nil,
+        memory: MemoryReservation = MemoryReservation(budget: .unlimited)
+    ) throws(HTTPError) -> [Float] {
+        try modelInputAndCost(bytes, declared: declared, part: part, memory: memory).input
     }
 
     /// The model input and the bytes its decoding took (width x height x 4 at most: the grey levels and
     /// the samples they came from), for a batch's budget. `whenOverBudget`, when a decode is refused as
     /// too large, says why in the budget's words.
+    ///
+    /// The decoding's memory is held of the server's budget (`memory`) while it runs: as much as the
+    /// decoded-bytes limit allows, or as the budget has room for, whichever is less, since the size is known
+    /// only inside the decoder. A picture that needs more than the room is answered 503 (the server is
+    /// busy), not 413 (it is too large).
     func modelInputAndCost(
-        _ bytes: [UInt8], declared: ImageFormat?, part: String? = nil, whenOverBudget: String? = nil
+        _ bytes: [UInt8], declared: ImageFormat?, part: String? = nil,
+        memory: MemoryReservation = MemoryReservation(budget: .unlimited), whenOverBudget: String? = nil
     ) throws(HTTPError) -> (input: [Float], decodedBytes: Int) {
         let actual = ImageFormat(sniffing: bytes)
         if let declared, actual != declared {
             throw .pictureTypeMismatch(declared: declared, actual: actual, firstBytes: bytes.prefix(8), part: part)
         }
+        var limits = self.limits
+        // A small picture always passes, as small requests do.
+        let held = min(limits.maxDecodedBytes, max(memory.budget.room, memory.budget.alwaysAdmittedBytes))
+        try memory.reserve(held, for: "decoding \(part ?? "the picture")")
+        defer { memory.release(held) }
+        limits.maxDecodedBytes = held
         do {
             let image = try ImageDecoder.decode(bytes, as: declared ?? actual, limits: limits)
             return (try DigitImagePreparation.modelInput(from: image), image.width * image.height * 4)
         } catch {
+            if case .decodedTooLarge(_, _, _, let needed, _) = error, needed <= self.limits.maxDecodedBytes {
+                throw .serverBusy(
+                    "decoding \(part ?? "the picture") needs \(MemoryReservation.mebibytes(needed)) MiB, and the requests in progress leave \(MemoryReservation.mebibytes(held)) MiB of the memory budget"
+                )
+            }
             if case .decodedTooLarge = error, let whenOverBudget {
                 throw HTTPError(
                     status: .contentTooLarge, code: "image_too_large",

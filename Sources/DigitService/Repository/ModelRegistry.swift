@@ -1,5 +1,6 @@
 import DigitCore
 import Dispatch
+import HTTPCore
 import JSON
 import Logging
 import Synchronization

@@ -105,7 +105,8 @@ public struct HTTPRequest: Sendable {
     /// How errors are written for this request: its route group's format, once routed.
     var errorFormat: HTTPErrorFormat?
     /// What the request holds of the server's memory budget: its body, reserved by the server; a handler
-    /// reserves its working set here before allocating it. Given back once the answer is made.
+    /// reserves its working set here before allocating it. Given back once the answer is made (which the
+    /// connection counts until it is written).
     public internal(set) var memory: MemoryReservation
 
     public init(head: HTTPRequestHead, body: [UInt8], memory: MemoryReservation = MemoryReservation(budget: .unlimited))

@@ -39,7 +39,11 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// What the answers queued and not yet written hold of it.
     private let outboundMemory: MemoryReservation
     /// The request being answered off the loop, for the exchange record if the client leaves first.
-    private var offloaded: (head: HTTPRequestHead, route: String?, requestID: String, start: UInt64)?
+    private var offloaded:
+        (
+            head: HTTPRequestHead, route: String?, requestID: String, start: UInt64,
+            cancellation: WorkPool.Cancellation
+        )?
     private var dateCache = HTTPDateCache()
 
     /// Requests answered, and bytes read, in one wake-up before yielding to the loop's other connections.
@@ -103,7 +107,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             machine.closeAfterResponse()
             let message =
                 action == .bodyTooSlow
-                ? "the request body arrived slower than \(context.timeouts.minimumBodyBytesPerSecond) bytes a second; send it faster or in one piece"
+                ? "the request body arrived too slowly: after its first \(context.timeouts.bodyRateGrace / 1_000_000_000) s a body must average \(context.timeouts.minimumBodyBytesPerSecond) bytes a second, and one large enough to hold part of the server's memory budget must arrive within \(context.timeouts.reservedBodyWindow / 1_000_000_000) s; send it faster or in one piece"
                 : machine.phase == .body
                     ? "the request body stalled for longer than the body timeout"
                     : "the request head was not received within the header timeout"
@@ -264,6 +268,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         receiving = reservation
         do {
             try reservation.grow(to: parser.announcedBodyBytes, for: "its body")
+            if !context.memoryBudget.isUnlimited { machine.bodyHolds(reservedBytes: reservation.bytes) }
             return true
         } catch {
             reservation.release()
@@ -282,7 +287,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     }
 
     /// Routes the request once, then answers it here or, for an offloaded route, a large body or a coded
-    /// one, on Dispatch's workers, reading nothing more until the answer is back.
+    /// one, on the server's worker pool, reading nothing more until the answer is back.
     private func answer(_ request: HTTPRequest) {
         var request = request
         let start = EventLoop.now()
@@ -324,14 +329,18 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     }
 
     /// Answers `request` on the worker pool; reads nothing more from the connection until the answer is
-    /// back. Refused with 503 at once when the pool's queue is full, and when it waited too long.
+    /// back. Refused with 503 at once when the pool's queue is full, and when it waited too long; dropped
+    /// unrun when the client leaves while it waits.
     private func offload(_ request: HTTPRequest, start: UInt64) {
-        offloaded = (request.head, request.routePattern, request.requestID, start)
+        let cancellation = WorkPool.Cancellation()
+        offloaded = (request.head, request.routePattern, request.requestID, start, cancellation)
         let context = self.context
         let answer: @Sendable (HTTPResponse) -> Void = { [self] response in
             request.memory.release()
-            context.memoryBudget.trimAfterPeak()
             loop.execute { [self] in
+                // Here, at the loop's priority, not the worker's: malloc_trim holds the allocator's locks,
+                // which a low-priority thread would hold for as long as the scheduler lets it wait.
+                context.memoryBudget.trimAfterPeak()
                 guard !isClosed else { return }
                 offloaded = nil
                 queue(
@@ -340,23 +349,24 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 pump()
             }
         }
-        let job = WorkPool.Job(
-            run: { waited in
-                context.notify { $0.requestDequeued(waitedNanoseconds: waited) }
+        let job = WorkPool.Job(cancellation: cancellation) { start, waited in
+            context.notify { $0.requestDequeued(waitedNanoseconds: waited) }
+            switch start {
+            case .run:
                 answer(context.respond(to: request))
-            },
-            expire: { waited in
-                context.notify {
-                    $0.requestDequeued(waitedNanoseconds: waited)
-                    $0.requestRefused(.queueTimeout)
-                }
+            case .expired:
+                context.notify { $0.requestRefused(.queueTimeout) }
                 let seconds = Double(waited / 1_000_000) / 1000
                 answer(
                     context.errorResponse(
                         HTTPError.serverBusy(
                             "the request waited \(seconds) s for a worker, longer than the server's queue timeout of \(Double(context.pool.queueTimeout / 1_000_000) / 1000) s"
                         ), for: request.head))
-            })
+            case .abandoned:
+                // close() has ended the request for metrics and the log already.
+                request.memory.release()
+            }
+        }
         if context.pool.submit(job) {
             context.notify { $0.requestQueued() }
             return
@@ -462,7 +472,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         receiving = nil
         outboundMemory.release()
         if let offloaded {
-            // The client left before its answer: the request still ends, once, for metrics and the log.
+            // The client left before its answer: the request still ends, once, for metrics and the log,
+            // and is not run if it still waits for a worker.
+            offloaded.cancellation.cancel()
             self.offloaded = nil
             let now = EventLoop.now()
             let exchange = HTTPExchange(

@@ -14,6 +14,9 @@ struct ConnectionTimeouts: Sendable, Equatable {
     var bodyRateGrace: UInt64 = 5_000_000_000
     /// Bytes a second a body must average, counted from its start, once the grace period is over; 0 for none.
     var minimumBodyBytesPerSecond: UInt64 = 240
+    /// The time within which a body must arrive, at an average pace, in proportion to the memory budget it
+    /// holds (``ConnectionStateMachine/bodyHolds(reservedBytes:)``); 0 for none.
+    var reservedBodyWindow: UInt64 = 120_000_000_000
 }
 
 /// The policy of one connection: which phase its request is in, whether output is waiting, whether the
@@ -68,6 +71,8 @@ struct ConnectionStateMachine: Sendable {
     private var writeSince: UInt64 = 0
     private var bodyStart: UInt64 = 0
     private var bodyBytes: UInt64 = 0
+    /// What the current body holds of the server's memory budget: it raises the rate the body must keep.
+    private var bodyReservedBytes: UInt64 = 0
     private var isFirstRequest = true
     /// Set by `Connection: close` from either side, an error, end of input or a drain.
     private(set) var closesAfterResponse = false
@@ -151,6 +156,16 @@ struct ConnectionStateMachine: Sendable {
         bodyBytes = 0
     }
 
+    /// The current request holds `reservedBytes` of the memory budget for its body (from its
+    /// `Content-Length`, or what its chunks announced). Past the grace period, the body must then average
+    /// `reservedBytes / reservedBodyWindow` a second as well as the minimum rate: a client that announces
+    /// 20 MB and trickles it at the minimum rate would otherwise keep 20 MB of the budget from everyone else
+    /// for a day, and fifty such clients, sending 12 KB a second between them, would turn every large
+    /// request away.
+    mutating func bodyHolds(reservedBytes: Int) {
+        bodyReservedBytes = UInt64(max(0, reservedBytes))
+    }
+
     /// Whether to send `100 Continue` now: the client asked for it and it has not gone out for this request.
     mutating func shouldSendContinue() -> Bool {
         guard phase == .body, !continueSent else { return false }
@@ -165,6 +180,7 @@ struct ConnectionStateMachine: Sendable {
         since = now
         isFirstRequest = false
         continueSent = false
+        bodyReservedBytes = 0
         if !keepAlive { closesAfterResponse = true }
     }
 
@@ -287,17 +303,19 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// Whether the body, past its grace period, has averaged fewer bytes a second than the minimum
-    /// (Kestrel's `MinRequestBodyDataRate`): a trickle of a byte every few seconds would otherwise hold a
-    /// connection slot for ever, since each byte restarts the body timeout.
+    /// (Kestrel's `MinRequestBodyDataRate`), or than its share of the memory budget requires: a trickle of a
+    /// byte every few seconds would otherwise hold a connection slot (and the budget it reserved) for ever,
+    /// since each byte restarts the body timeout.
     private func isBelowMinimumRate(now: UInt64) -> Bool {
-        let rate = timeouts.minimumBodyBytesPerSecond
         let duration = elapsed(since: bodyStart, now: now)
-        guard rate > 0, duration >= timeouts.bodyRateGrace else { return false }
-        // bytes / seconds < rate, in integers: bytes × 1e9 < rate × nanoseconds. A product too large for 64
-        // bits (18 GB of body, or years at a high rate) is taken as fast enough.
-        let (expected, overflow) = rate.multipliedReportingOverflow(by: duration)
-        let (received, receivedOverflow) = bodyBytes.multipliedReportingOverflow(by: 1_000_000_000)
-        return !overflow && !receivedOverflow && received < expected
+        guard duration >= timeouts.bodyRateGrace else { return false }
+        // In floating point: the products (bytes × nanoseconds) pass 64 bits for bodies of a few hundred MB,
+        // and the comparison needs no exactness.
+        let received = Double(bodyBytes) * 1e9
+        let rate = timeouts.minimumBodyBytesPerSecond
+        if rate > 0 && received < Double(rate) * Double(duration) { return true }
+        let window = timeouts.reservedBodyWindow
+        return window > 0 && Double(bodyBytes) * Double(window) < Double(bodyReservedBytes) * Double(duration)
     }
 
     private func elapsed(since start: UInt64, now: UInt64) -> UInt64 {

@@ -22,8 +22,13 @@ public struct HTTPServerConfiguration: Sendable {
     public var minimumBodyBytesPerSecond: Int = 240
     /// How long a body may arrive at any pace before the minimum rate applies. Default 5 s, as Kestrel.
     public var bodyRateGracePeriod: Duration = .seconds(5)
+    /// With a limited ``memoryBudget``, a body that holds part of it must also average its size over this
+    /// window, once ``bodyRateGracePeriod`` has passed (408, then close): a 20 MB body must keep 167 KB a
+    /// second, so that holding the budget costs a client the bandwidth of really sending, not a trickle at
+    /// the minimum rate. Default 120 s; zero turns it off.
+    public var reservedBodyWindow: Duration = .seconds(120)
     /// The largest body answered on the event loop's own thread by a route marked inline; a larger one (or
-    /// any with a `Content-Encoding`) is answered on Dispatch's workers, so that parsing it never delays
+    /// any with a `Content-Encoding`) is answered on the worker pool (``workerThreads``), so that parsing it never delays
     /// the loop's other connections. Default 64 KiB: a typical JSON request is a few KiB.
     public var maxInlineBodyBytes: Int = 64 * 1024
     /// How long an idle keep-alive connection is kept for the client's next request. Default 75 s, longer

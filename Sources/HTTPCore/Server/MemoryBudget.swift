@@ -33,6 +33,9 @@ public final class MemoryBudget: Sendable {
     /// The bytes the requests in progress hold now.
     public var reserved: Int { reservedBytes.load(ordering: .relaxed) }
 
+    /// The bytes a reservation could take now (`Int.max` for no budget).
+    public var room: Int { isUnlimited ? .max : max(0, capacity - reserved) }
+
     /// Takes `bytes` if they fit under the capacity (or `force`); returns whether it did.
     fileprivate func take(_ bytes: Int, force: Bool) -> Bool {
         var current = reservedBytes.load(ordering: .relaxed)
@@ -131,24 +134,45 @@ public final class MemoryReservation: Sendable {
         held.add(bytes, ordering: .relaxed)
     }
 
+    /// Gives back `bytes` of what this request holds (all of it, if it holds less): memory a step of the
+    /// handler held only while it ran, such as a picture's raster while it decoded.
+    public func release(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        var current = held.load(ordering: .relaxed)
+        while true {
+            let given = min(bytes, current)
+            let (exchanged, original) = held.compareExchange(
+                expected: current, desired: current - given, ordering: .relaxed)
+            if exchanged {
+                if given > 0 { budget.give(given) }
+                return
+            }
+            current = original
+        }
+    }
+
     /// Gives back everything this request holds.
     public func release() {
         let bytes = held.exchange(0, ordering: .relaxed)
         if bytes > 0 { budget.give(bytes) }
     }
 
-    static func mebibytes(_ bytes: Int) -> String {
+    /// `bytes` in MiB for messages: one decimal under 10.
+    public static func mebibytes(_ bytes: Int) -> String {
         let value = Double(bytes) / 1_048_576
         return value >= 10 ? String(Int(value.rounded())) : String(Double(Int(value * 10)) / 10)
     }
 }
 
 extension HTTPError {
+    /// The code of ``serverBusy(_:)``.
+    static let serverBusyCode = "server_busy"
+
     /// 503 with `Retry-After` for a request refused for the server's load: why, and that the request
     /// itself is fine and may be sent again.
     public static func serverBusy(_ why: String) -> HTTPError {
         HTTPError(
-            status: .serviceUnavailable, code: "server_busy",
+            status: .serviceUnavailable, code: serverBusyCode,
             message: "the server is busy: \(why); retry after a moment. The request itself is fine",
             headers: ["Retry-After": "1"])
     }

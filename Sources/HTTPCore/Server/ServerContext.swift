@@ -25,14 +25,6 @@ struct ServerContext: Sendable {
     init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        var middleware: [any HTTPMiddleware] = []
-        if let cors = configuration.cors {
-            middleware.append(CORSMiddleware(policy: cors, serverFormat: configuration.errorFormat))
-        }
-        middleware.append(ErrorMiddleware(serverFormat: configuration.errorFormat, logger: logger))
-        middleware.append(ContentCodingMiddleware(maxDecodedBytes: configuration.limits.maxBodyBytes))
-        middleware += configuration.middleware
-        self.responder = MiddlewareChain(middleware, around: responder)
         var observers: [any HTTPServerObserver] = []
         if logger.logLevel <= .info {
             observers.append(
@@ -40,9 +32,19 @@ struct ServerContext: Sendable {
         }
         if let observer = configuration.observer { observers.append(observer) }
         self.observers = observers
+        var middleware: [any HTTPMiddleware] = []
+        if let cors = configuration.cors {
+            middleware.append(CORSMiddleware(policy: cors, serverFormat: configuration.errorFormat))
+        }
+        middleware.append(
+            ErrorMiddleware(serverFormat: configuration.errorFormat, logger: logger, observers: observers))
+        middleware.append(ContentCodingMiddleware(maxDecodedBytes: configuration.limits.maxBodyBytes))
+        middleware += configuration.middleware
+        self.responder = MiddlewareChain(middleware, around: responder)
         var timeouts = configuration.connectionTimeouts
         timeouts.minimumBodyBytesPerSecond = UInt64(max(0, configuration.minimumBodyBytesPerSecond))
         timeouts.bodyRateGrace = configuration.bodyRateGracePeriod.nanoseconds
+        timeouts.reservedBodyWindow = configuration.reservedBodyWindow.nanoseconds
         self.timeouts = timeouts
         let shortest = min(timeouts.header, timeouts.body, timeouts.idle, timeouts.write, timeouts.linger)
         tick = max(10_000_000, min(1_000_000_000, shortest / 4))

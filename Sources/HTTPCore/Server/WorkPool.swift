@@ -1,5 +1,4 @@
 import Dispatch
-import Glibc
 import Synchronization
 
 /// The threads that run offloaded handlers (batches, pictures, coded bodies), with a bounded queue.
@@ -8,20 +7,32 @@ import Synchronization
 /// under a storm of batch requests every one of them runs at once, each holding its working set, and all
 /// finish late. Here a fixed number of workers (the core count: the work is CPU) take jobs in order; at
 /// most `maxQueued` wait, and one more is refused at once; a job that waited longer than `queueTimeout` is
-/// not run but expired, because its client has likely given up (the server answers it 503).
+/// not run but expired, because its client has likely given up (the server answers it 503), and one whose
+/// client has left is dropped.
 final class WorkPool: Sendable {
-    /// A job: `run` on a worker, or `expire` (also on a worker) when it waited too long.
+    /// A job, run on a worker with how long it waited: to be run, or answered without running it.
     struct Job: Sendable {
-        let run: @Sendable (_ waitedNanoseconds: UInt64) -> Void
-        let expire: @Sendable (_ waitedNanoseconds: UInt64) -> Void
+        /// How a worker takes a job.
+        enum Start: Sendable {
+            /// Run it.
+            case run
+            /// It waited longer than the queue timeout: answer it 503 instead of running it.
+            case expired
+            /// Its client left while it waited: give back what it holds; there is no one to answer.
+            case abandoned
+        }
+
+        /// Cancelled by the connection when its client leaves: a job still queued is then not run.
+        let cancellation: Cancellation
+        let body: @Sendable (_ start: Start, _ waitedNanoseconds: UInt64) -> Void
     }
 
-    /// The workers' nice value. A batch is hundreds of milliseconds of CPU, a request on an event loop tens
-    /// of microseconds: at nice 10 the scheduler gives a worker about a tenth of a loop's share of a busy
-    /// core, so a storm of batches does not queue the small requests behind it (measured in
-    /// `.ci/overload_test.py`: `POST /predict`'s p99 under 64 clients of batches), while on idle cores the
-    /// workers still run at full speed.
-    static let niceValue: Int32 = 10
+    /// Set once the work is no longer wanted.
+    final class Cancellation: Sendable {
+        private let flag = Atomic<Bool>(false)
+        func cancel() { flag.store(true, ordering: .releasing) }
+        var isCancelled: Bool { flag.load(ordering: .acquiring) }
+    }
 
     let threads: Int
     let maxQueued: Int
@@ -40,30 +51,12 @@ final class WorkPool: Sendable {
 
     private let started = Atomic<Bool>(false)
 
-    /// Starts the workers, once (the first ``submit(_:)`` does it too): each a thread of its own, not one of
-    /// Dispatch's, whose pool has a fixed number of threads (255) that blocked workers must not take from
-    /// the event loops, timers and signal handling.
+    /// Starts the workers, once (the first ``submit(_:)`` does it too): each a ``LowPriorityThread``.
     func start() {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for _ in 0..<threads {
-            let worker = Unmanaged.passRetained(self).toOpaque()
-            var thread = pthread_t()
-            let created = pthread_create(
-                &thread, nil,
-                { raw in
-                    let pool = Unmanaged<WorkPool>.fromOpaque(raw!).takeRetainedValue()
-                    // On Linux a nice value belongs to a thread, and `who` 0 is the calling one (setpriority(2)).
-                    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, WorkPool.niceValue)
-                    pool.work()
-                    return nil
-                }, worker)
-            if created == 0 {
-                pthread_detach(thread)
-            } else {
-                // No thread (out of threads or memory): the job still runs, on Dispatch.
-                Unmanaged<WorkPool>.fromOpaque(worker).release()
-                DispatchQueue.global().async { [self] in work() }
-            }
+        for _ in 0..<threads where !LowPriorityThread.detach({ [self] in work() }) {
+            // No thread (out of threads or memory): the jobs still run, on Dispatch, at its priority.
+            DispatchQueue.global().async { [self] in work() }
         }
     }
 
@@ -111,11 +104,9 @@ final class WorkPool: Sendable {
             }
             let now = EventLoop.now()
             let waited = now >= next.queuedAt ? now - next.queuedAt : 0
-            if waited > queueTimeout {
-                next.job.expire(waited)
-            } else {
-                next.job.run(waited)
-            }
+            let start: Job.Start =
+                next.job.cancellation.isCancelled ? .abandoned : waited > queueTimeout ? .expired : .run
+            next.job.body(start, waited)
         }
     }
 }
