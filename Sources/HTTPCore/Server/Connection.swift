@@ -338,9 +338,6 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         let answer: @Sendable (HTTPResponse) -> Void = { [self] response in
             request.memory.release()
             loop.execute { [self] in
-                // Here, at the loop's priority, not the worker's: malloc_trim holds the allocator's locks,
-                // which a low-priority thread would hold for as long as the scheduler lets it wait.
-                context.memoryBudget.trimAfterPeak()
                 guard !isClosed else { return }
                 offloaded = nil
                 queue(

@@ -1,4 +1,5 @@
 import CLinux
+import Dispatch
 import Synchronization
 
 /// The memory that the requests in progress may hold at once: their bodies, their handlers' working sets
@@ -62,18 +63,19 @@ public final class MemoryBudget: Sendable {
     }
 
     /// Gives freed memory back to the system once a peak has passed: when the requests in progress hold
-    /// little (under 8 MiB) after they held much (over 32 MiB). glibc keeps freed pages for reuse, so
-    /// without this a process stays near its peak size (measured before the budget: 821 MB resident
-    /// after 32 concurrent 10,000-image batches had been answered). `malloc_trim` returns the free pages
-    /// of every arena; it runs once per peak, on the thread that answered the last large request.
-    public func trimAfterPeak() {
-        guard reserved < 8 << 20, peakSinceTrim.load(ordering: .relaxed) > 32 << 20 else { return }
-        peakSinceTrim.store(0, ordering: .relaxed)
-        _ = malloc_trim(0)
-    }
-
+    /// little (under 8 MiB) after they held much (over 32 MiB), whichever way the last of them ended
+    /// (answered, refused, or its connection gone). glibc keeps freed pages for reuse, so without this a
+    /// process stays near its peak size (measured before the budget: 821 MB resident after 32 concurrent
+    /// 10,000-image batches had been answered). `malloc_trim` returns the free pages of every arena, once
+    /// per peak, on a thread of ordinary priority of Dispatch's: not on the low-priority worker that may
+    /// give the last bytes back (it holds the allocator's locks, which the event loops may wait for while
+    /// the scheduler makes the worker wait), nor on an event loop (milliseconds its requests would wait).
     fileprivate func give(_ bytes: Int) {
-        reservedBytes.subtract(bytes, ordering: .relaxed)
+        let left = reservedBytes.subtract(bytes, ordering: .relaxed).newValue
+        guard left < 8 << 20, peakSinceTrim.load(ordering: .relaxed) > 32 << 20,
+            peakSinceTrim.exchange(0, ordering: .relaxed) > 32 << 20
+        else { return }
+        DispatchQueue.global().async { _ = malloc_trim(0) }
     }
 }
 
