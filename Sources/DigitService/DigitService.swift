@@ -52,7 +52,10 @@ public final class DigitService: Sendable {
             testSplit = try LabelledImages.load(
                 images: configuration.testImagesPath, labels: configuration.testLabelsPath, classCount: 10)
         } catch {
-            throw ServiceStartupError("cannot load the test split for /evaluate: \(error)")
+            throw ServiceStartupError(
+                "cannot load the test split for /evaluate: \(error)"
+                    + Self.relativePathHint(configuration.testImagesPath, flag: "--test-images")
+                    + Self.relativePathHint(configuration.testLabelsPath, flag: "--test-labels"))
         }
         metrics = ServiceMetrics()
         registry = ModelRegistry(
@@ -63,12 +66,14 @@ public final class DigitService: Sendable {
             try registry.loadAtStartup(
                 only: configuration.modelControl == .explicit ? configuration.loadModels.map(Set.init) : nil)
         } catch {
-            throw ServiceStartupError("\(error)")
+            throw ServiceStartupError("\(error)" + Self.relativePathHint(of: configuration.source))
         }
         if configuration.modelControl == .none {
             let failures = registry.problems
             if !failures.isEmpty {
-                throw ServiceStartupError("cannot load the model: " + failures.joined(separator: "; "))
+                throw ServiceStartupError(
+                    "cannot load the model: " + failures.joined(separator: "; ")
+                        + Self.relativePathHint(of: configuration.source))
             }
             if registry.snapshot.models.isEmpty {
                 throw ServiceStartupError("\(configuration.source.description) holds no model to serve")
@@ -162,6 +167,23 @@ public final class DigitService: Sendable {
     }
 
     /// The server that serves this service; `start()` it, then run it until terminated.
+    /// For a relative `path` that does not exist: where it was looked for and how to fix it. The default
+    /// paths (`data/...`) are relative, so a server started from another folder finds nothing.
+    static func relativePathHint(_ path: String, flag: String) -> String {
+        guard !path.hasPrefix("/"), access(path, F_OK) != 0 else { return "" }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let folder = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "the working folder"
+        return
+            "; \(path) was looked for in \(folder), since a relative path is read from the folder the server starts in: start it from the project's top folder, or give \(flag) an absolute path"
+    }
+
+    static func relativePathHint(of source: ModelSource) -> String {
+        switch source {
+        case .file(let path): relativePathHint(path, flag: "--model")
+        case .repository(let path): relativePathHint(path, flag: "--model-repository")
+        }
+    }
+
     public func makeServer(logger: Logger) -> HTTPServer {
         var http = configuration.http
         // Browsers may send and read the inference protocol's binary-tensor header, and read which version

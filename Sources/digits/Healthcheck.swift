@@ -9,7 +9,9 @@ struct Healthcheck: ParsableCommand {
         abstract: "Check a running server: GET its /model and exit 0 on 200, 1 otherwise, with one line of output.")
 
     @Option(
-        help: "The URL to check. (default: http://127.0.0.1:$DIGITS_PORT/model, port 8080 when DIGITS_PORT is unset)")
+        help:
+            "The server's base URL (its /model is checked) or a full URL. (default: http://127.0.0.1:$DIGITS_PORT, port 8080 when DIGITS_PORT is unset)"
+    )
     var url: String?
 
     @Option(help: "Seconds to wait for the answer.")
@@ -23,13 +25,16 @@ struct Healthcheck: ParsableCommand {
 
     func run() throws {
         let port = getenv("DIGITS_PORT").map { String(cString: $0) } ?? "8080"
-        let target = url ?? "http://127.0.0.1:\(port)/model"
-        guard let (host, port, path) = Self.parse(target) else {
-            throw ValidationError("--url must be an http:// URL such as http://127.0.0.1:8080/model; got '\(target)'")
+        let given = url ?? "http://127.0.0.1:\(port)"
+        guard let (host, port, path) = Self.parse(given) else {
+            throw ValidationError("--url must be an http:// URL such as http://127.0.0.1:8080; got '\(given)'")
         }
+        // A base URL means the server's health check, GET /model (503 while draining), not its page at /.
+        let target = path.isEmpty ? (given.hasSuffix("/") ? given.dropLast() : given[...]) + "/model" : given
         do {
             let result = try HTTPHealthProbe.get(
-                host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
+                host: host, port: port, path: path.isEmpty ? "/model" : path, timeoutSeconds: timeout,
+                userAgent: "digits-healthcheck")
             if result.status == 200 {
                 print("healthy: \(target) answered \(result.status) \(result.reasonPhrase)")
             } else {
@@ -42,7 +47,7 @@ struct Healthcheck: ParsableCommand {
         }
     }
 
-    /// `http://host[:port][/path]`, with `[v6]` hosts.
+    /// `http://host[:port][/path]`, with `[v6]` hosts; the path is empty when the URL has none (or only `/`).
     static func parse(_ url: String) -> (host: String, port: Int, path: String)? {
         guard url.hasPrefix("http://") else { return nil }
         let rest = url.dropFirst("http://".count)
@@ -66,6 +71,6 @@ struct Healthcheck: ParsableCommand {
             host = host[..<colon]
         }
         guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-        return (String(host), port, path.isEmpty ? "/" : String(path))
+        return (String(host), port, path == "/" ? "" : String(path))
     }
 }

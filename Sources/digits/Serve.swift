@@ -173,6 +173,12 @@ struct Serve: ParsableCommand {
     )
     var logLevel: Logger.Level?
 
+    /// Every setting is checked here as well as in `run()`, so that a bad one is reported with this
+    /// subcommand's usage line (`digits serve ...`), not the top command's.
+    func validate() throws {
+        _ = try resolvedConfiguration()
+    }
+
     func run() throws {
         let configuration = try resolvedConfiguration()
         let level = try Setting.resolve(
@@ -221,7 +227,7 @@ struct Serve: ParsableCommand {
         var http = configuration.http
         http.host = try Setting.resolve(host, "DIGITS_HOST", default: http.host, parse: { $0.isEmpty ? nil : $0 })
         http.port = try Setting.resolve(
-            port, "DIGITS_PORT", default: http.port, parse: { Int($0) }, valid: { (0...65535).contains($0) })
+            port, "DIGITS_PORT", default: http.port, within: 0...65535)
         let file = try Setting.resolve(model, "DIGITS_MODEL", default: "", parse: { $0 })
         let repository = try Setting.resolve(modelRepository, "DIGITS_MODEL_REPOSITORY", default: "", parse: { $0 })
         if !file.isEmpty && !repository.isEmpty {
@@ -241,7 +247,7 @@ struct Serve: ParsableCommand {
         let pollSeconds = try Setting.resolve(
             repositoryPollSecs, "DIGITS_REPOSITORY_POLL_SECS",
             default: Double(configuration.repositoryPollInterval.components.seconds), parse: { Double($0) },
-            valid: { $0.isFinite && $0 >= 0.05 && $0 <= 86_400 })
+            valid: { $0.isFinite && $0 >= 0.05 && $0 <= 86_400 }, expected: "a number of seconds from 0.05 to 86400")
         configuration.repositoryPollInterval = .milliseconds(Int((pollSeconds * 1000).rounded()))
         if !loadModel.isEmpty {
             guard configuration.modelControl == .explicit else {
@@ -255,19 +261,15 @@ struct Serve: ParsableCommand {
         configuration.testLabelsPath = try Setting.resolve(
             testLabels, "DIGITS_TEST_LABELS", default: configuration.testLabelsPath, parse: { $0 })
         configuration.maxBatchImages = try Setting.resolve(
-            maxBatch, "DIGITS_MAX_BATCH", default: configuration.maxBatchImages, parse: { Int($0) }, valid: { $0 >= 1 })
+            maxBatch, "DIGITS_MAX_BATCH", default: configuration.maxBatchImages, within: 1...Int.max)
         http.limits.maxBodyBytes = try Setting.resolve(
-            maxBodyBytes, "DIGITS_MAX_BODY_BYTES", default: http.limits.maxBodyBytes, parse: { Int($0) },
-            valid: { $0 >= 1 })
+            maxBodyBytes, "DIGITS_MAX_BODY_BYTES", default: http.limits.maxBodyBytes, within: 1...Int.max)
         configuration.maxImageSide = try Setting.resolve(
-            maxImageSide, "DIGITS_MAX_IMAGE_SIDE", default: configuration.maxImageSide, parse: { Int($0) },
-            valid: { (1...65535).contains($0) })
+            maxImageSide, "DIGITS_MAX_IMAGE_SIDE", default: configuration.maxImageSide, within: 1...65535)
         http.limits.maxHeaderBytes = try Setting.resolve(
-            maxHeaderBytes, "DIGITS_MAX_HEADER_BYTES", default: http.limits.maxHeaderBytes, parse: { Int($0) },
-            valid: { $0 >= 256 })
+            maxHeaderBytes, "DIGITS_MAX_HEADER_BYTES", default: http.limits.maxHeaderBytes, within: 256...Int.max)
         http.maxConnections = try Setting.resolve(
-            maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, parse: { Int($0) },
-            valid: { $0 >= 1 })
+            maxConnections, "DIGITS_MAX_CONNECTIONS", default: http.maxConnections, within: 1...Int.max)
         let origins = try Setting.resolve(corsOrigins, "DIGITS_CORS_ORIGINS", default: "", parse: { $0 })
             .split(separator: ",").map { $0.trimmingCharacters(equalTo: " ") }.filter { !$0.isEmpty }
         if let bad = origins.first(where: { $0 != "*" && !($0.hasPrefix("http://") || $0.hasPrefix("https://")) }) {
@@ -276,22 +278,20 @@ struct Serve: ParsableCommand {
         }
         http.cors = origins.isEmpty ? nil : CORSPolicy(allowedOrigins: origins)
         http.eventLoops = try Setting.resolve(
-            eventLoops, "DIGITS_EVENT_LOOPS", default: http.eventLoops, parse: { Int($0) },
-            valid: { (1...256).contains($0) })
+            eventLoops, "DIGITS_EVENT_LOOPS", default: http.eventLoops, within: 1...256)
         http.headerTimeout = try Setting.seconds(headerTimeout, "DIGITS_HEADER_TIMEOUT", default: http.headerTimeout)
         http.bodyTimeout = try Setting.seconds(bodyTimeout, "DIGITS_BODY_TIMEOUT", default: http.bodyTimeout)
         http.idleTimeout = try Setting.seconds(idleTimeout, "DIGITS_IDLE_TIMEOUT", default: http.idleTimeout)
         http.writeTimeout = try Setting.seconds(writeTimeout, "DIGITS_WRITE_TIMEOUT", default: http.writeTimeout)
         let budget = try Setting.resolve(
             memoryBudget, "DIGITS_MEMORY_BUDGET", default: "auto", parse: { $0 },
-            valid: { MemoryBudgetSize($0) != nil })
+            valid: { MemoryBudgetSize($0) != nil },
+            expected: "a size such as 512MiB or 2GiB, a number of bytes, auto (half the container's limit) or off")
         configuration.memoryBudget = MemoryBudgetSize(budget) ?? .automatic
         http.workerThreads = try Setting.resolve(
-            workers, "DIGITS_WORKERS", default: http.workerThreads, parse: { Int($0) },
-            valid: { (1...256).contains($0) })
+            workers, "DIGITS_WORKERS", default: http.workerThreads, within: 1...256)
         http.maxQueuedRequests = try Setting.resolve(
-            maxQueue, "DIGITS_MAX_QUEUE", default: http.maxQueuedRequests, parse: { Int($0) },
-            valid: { (1...100_000).contains($0) })
+            maxQueue, "DIGITS_MAX_QUEUE", default: http.maxQueuedRequests, within: 1...100_000)
         http.queueTimeout = try Setting.seconds(queueTimeout, "DIGITS_QUEUE_TIMEOUT", default: http.queueTimeout)
         http.drainDelay = try Setting.seconds(
             drainDelay, "DIGITS_DRAIN_DELAY", default: http.drainDelay, allowZero: true)
@@ -318,20 +318,34 @@ enum Defaults {
 enum Setting {
     static func resolve<Value>(
         _ flag: Value?, _ variable: String, default defaultValue: Value, parse: (String) -> Value?,
-        valid: (Value) -> Bool = { _ in true }
+        valid: (Value) -> Bool = { _ in true }, expected: String = "a valid value"
     ) throws -> Value {
         if let flag {
             guard valid(flag) else {
-                throw ValidationError("the value \(flag) given for \(variable.optionName) is out of range")
+                throw ValidationError(
+                    "the value \(flag) given for \(variable.optionName) is out of range: give \(expected)")
             }
             return flag
         }
         guard let text = getenv(variable).map({ String(cString: $0) }) else { return defaultValue }
         guard let value = parse(text), valid(value) else {
             throw ValidationError(
-                "the environment variable \(variable)='\(text)' is not a valid value for \(variable.optionName)")
+                "the environment variable \(variable)='\(text)' is not a valid value for \(variable.optionName): give \(expected)"
+            )
         }
         return value
+    }
+
+    /// A whole-number setting within `range`, which a refusal states.
+    static func resolve(
+        _ flag: Int?, _ variable: String, default defaultValue: Int, within range: ClosedRange<Int>
+    ) throws -> Int {
+        let expected =
+            range.upperBound == .max
+            ? "a whole number of at least \(range.lowerBound)"
+            : "a whole number from \(range.lowerBound) to \(range.upperBound)"
+        return try resolve(
+            flag, variable, default: defaultValue, parse: { Int($0) }, valid: range.contains, expected: expected)
     }
 
     static func seconds(
@@ -340,7 +354,8 @@ enum Setting {
         let defaultSeconds = Double(defaultValue.components.seconds)
         let seconds = try resolve(
             flag, variable, default: defaultSeconds, parse: { Double($0) },
-            valid: { $0.isFinite && (allowZero ? $0 >= 0 : $0 > 0) && $0 <= 86_400 })
+            valid: { $0.isFinite && (allowZero ? $0 >= 0 : $0 > 0) && $0 <= 86_400 },
+            expected: "a number of seconds \(allowZero ? "from 0" : "above 0") up to 86400")
         return .milliseconds(Int((seconds * 1000).rounded()))
     }
 }

@@ -60,9 +60,16 @@ struct ServeCommandTests {
                 "cannot load the model: data/models/none.json: open failed: No such file or directory"
             ),
             (["--test-images", "missing.npy"], [:], "cannot load the test split for /evaluate: missing.npy"),
+            (
+                ["--test-images", "missing.npy"], [:],
+                "missing.npy was looked for in \(CommandRunner.projectFolder.path), since a relative path is read from the folder the server starts in"
+            ),
             (["--model", "Tests/DigitCoreTests/Fixtures/keras_expected.json"], [:], "not a known field"),
             ([], ["DIGITS_PORT": "eighty"], "DIGITS_PORT='eighty' is not a valid value for --port"),
-            (["--port", "70000"], [:], "out of range"),
+            (["--port", "80800"], [:], "out of range: give a whole number from 0 to 65535"),
+            (["--max-header-bytes", "200"], [:], "give a whole number of at least 256"),
+            (["--max-batch", "0"], [:], "Usage: digits serve"),
+            ([], ["DIGITS_MEMORY_BUDGET": "half"], "give a size such as 512MiB"),
             (["--host", "no.such.host.invalid"], [:], "cannot listen on no.such.host.invalid"),
             (
                 ["--model", "data/models/binary/1/model.json", "--model-repository", "data/models"], [:],
@@ -227,6 +234,8 @@ struct HealthcheckCommandTests {
         #expect(healthy.standardOutput == "healthy: \(url) answered 200 OK\n")
         let fromEnvironment = try CommandRunner.run(["healthcheck"], environment: ["DIGITS_PORT": "\(server.port)"])
         #expect(fromEnvironment.status == 0)
+        #expect(fromEnvironment.standardOutput == "healthy: \(url) answered 200 OK\n")
+        let base = "http://127.0.0.1:\(server.port)"
 
         server.signal(SIGTERM)
         var draining = try CommandRunner.run(["healthcheck", "--url", url])
@@ -236,6 +245,14 @@ struct HealthcheckCommandTests {
         }
         #expect(draining.status == 1)
         #expect(draining.standardOutput == "unhealthy: \(url) answered 503 Service Unavailable\n")
+        for given in [base, base + "/"] {
+            // A base URL checks /model, so a draining server is unhealthy (the page at / stays 200).
+            let fromBase = try CommandRunner.run(["healthcheck", "--url", given])
+            #expect(fromBase.status == 1)
+            #expect(
+                fromBase.standardOutput.hasPrefix(
+                    "unhealthy: \(given.hasSuffix("/") ? given + "model" : given + "/model") answered 503"))
+        }
         server.signal(SIGTERM)  // a second signal: stop now rather than after the 30 s drain delay
         #expect(server.waitForExit() == 0)
 
