@@ -67,6 +67,11 @@ struct ModelEndpointTests {
         defer { harness.stop() }
         let missing = try await harness.request("GET", "/nothing")
         #expect(missing.status == 404 && missing.errorCode == "not_found")
+        let guessed = try await harness.request("GET", "/health")
+        #expect(guessed.status == 404)
+        #expect(
+            guessed.errorMessage.contains("GET /model (the health check)")
+                && guessed.errorMessage.contains("/v2/health/live"), "a 404 names the endpoints that exist")
         let wrongMethod = try await harness.request("GET", "/predict")
         #expect(wrongMethod.status == 405 && wrongMethod.errorCode == "method_not_allowed")
         #expect(wrongMethod.header("Allow") == "OPTIONS, POST")

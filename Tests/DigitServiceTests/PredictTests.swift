@@ -59,6 +59,19 @@ struct PredictTests {
         }
     }
 
+    @Test(
+        "a body that is a file's name (curl --data one.json, no @) is 400 with the @ hint; real JSON mistakes are not")
+    func fileNameInsteadOfContents() async throws {
+        let harness = try ServiceHarness()
+        defer { harness.stop() }
+        let name = try await harness.request("POST", "/predict", body: Data("data/examples/one.json".utf8))
+        #expect(name.status == 400 && name.errorCode == "invalid_json")
+        #expect(name.errorMessage.contains("looks like a file name"), "\(name.errorMessage)")
+        #expect(name.errorMessage.contains("--data @data/examples/one.json"))
+        let broken = try await harness.request("POST", "/predict", body: Data("{\"pixels\": [0.5,".utf8))
+        #expect(broken.status == 400 && !broken.errorMessage.contains("file name"), "\(broken.errorMessage)")
+    }
+
     @Test("the batch limit is 413 with its code")
     func batchLimit() async throws {
         let harness = try ServiceHarness { $0.maxBatchImages = 3 }

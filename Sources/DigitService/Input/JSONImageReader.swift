@@ -43,8 +43,21 @@ struct JSONImageReader: Sendable {
                         "a number at line \(error.line), column \(error.column) is too large for a 64-bit float; pixels are from 0 (paper) to 1 (ink), shapes and sizes whole numbers"
                 )
             }
-            throw .invalidJSON("\(what) is not valid JSON: \(error)")
+            throw .invalidJSON("\(what) is not valid JSON: \(error)" + Self.fileNameHint(body))
         }
+    }
+
+    /// For a body that is a file's name rather than its contents (`curl --data one.json`, without the
+    /// `@` that makes curl send the file): the fix.
+    static func fileNameHint(_ body: some Collection<UInt8>) -> String {
+        let text = String(decoding: body.prefix(256), as: UTF8.self)
+        let looksLikeName =
+            body.count <= 256 && text.contains(".")
+            && text.allSatisfy { $0.isLetter || $0.isNumber || "._-/~".contains($0) }
+        guard looksLikeName, let first = text.first, first.isLetter || first.isNumber || "./~_".contains(first)
+        else { return "" }
+        return
+            "; the body is '\(HTTPError.echo(text))', which looks like a file name: curl sends a file's contents with an @ (--data @\(HTTPError.echo(text)))"
     }
 
     /// `application/json`, with an optional `charset=utf-8` parameter (JSON is UTF-8 by definition, RFC 8259).

@@ -19,6 +19,9 @@ public struct Router: HTTPResponder {
     private var groups: [(prefix: String, format: HTTPErrorFormat)] = []
     /// Routes without `{name}` segments by their exact path: most requests are found with one hash lookup.
     private var staticRoutes: [String: Int] = [:]
+    /// Added to every 404's message: what exists instead (the application's endpoints), so that a client
+    /// that guessed a path (`/health`) learns the right one.
+    public var notFoundHint: String?
 
     public init() {}
 
@@ -123,7 +126,9 @@ public struct Router: HTTPResponder {
         var request = request
         if request.match == nil { _ = route(&request) }
         guard case .route(let index) = request.match, routes.indices.contains(index) else {
-            throw HTTPError(status: .notFound, code: "not_found", message: "no resource at \(request.path)")
+            throw HTTPError(
+                status: .notFound, code: "not_found",
+                message: "no resource at \(request.path)" + (notFoundHint.map { "; \($0)" } ?? ""))
         }
         let route = routes[index]
         let method = request.method == "HEAD" ? "GET" : request.method
