@@ -416,11 +416,12 @@ struct ModelRepositoryTests {
         }
         // Until the index shows the load under way (a fixed pause was too short on a busy machine, where
         // the load's low-priority thread waits for a core).
-        for _ in 0..<500 {
-            let index = try harness.send("POST", "/v2/repository/index", body: "")
-            if index.text.contains("\"LOADING\"") { break }
-            usleep(10_000)
+        var sawLoading = false
+        for _ in 0..<500 where !sawLoading {
+            sawLoading = try harness.send("POST", "/v2/repository/index", body: "").text.contains("\"LOADING\"")
+            if !sawLoading { usleep(10_000) }
         }
+        #expect(sawLoading, "the index showed the load under way")
         let busy = try harness.send("POST", "/v2/repository/models/binary/load", body: "")
         first.wait()
         #expect(firstStatus == 200)

@@ -39,10 +39,10 @@ struct PictureInput: Sendable {
     /// the samples they came from), for a batch's budget. `whenOverBudget`, when a decode is refused as
     /// too large, says why in the budget's words.
     ///
-    /// The decoding's memory is held of the server's budget (`memory`) while it runs: as much as the
-    /// decoded-bytes limit allows, or as the budget has room for, whichever is less, since the size is known
-    /// only inside the decoder. A picture that needs more than the room is answered 503 (the server is
-    /// busy), not 413 (it is too large).
+    /// The decoding must fit what the server's budget (`memory`) has room for now, as well as the
+    /// decoded-bytes limit: a picture that needs more than the room is answered 503 (the server is busy),
+    /// not 413 (it is too large). The room is checked, not reserved: at most the worker count of pictures
+    /// decode at once.
     func modelInputAndCost(
         _ bytes: [UInt8], declared: ImageFormat?, part: String? = nil,
         memory: MemoryReservation = MemoryReservation(budget: .unlimited), whenOverBudget: String? = nil
@@ -52,10 +52,10 @@ struct PictureInput: Sendable {
             throw .pictureTypeMismatch(declared: declared, actual: actual, firstBytes: bytes.prefix(8), part: part)
         }
         var limits = self.limits
-        // A small picture always passes, as small requests do.
+        // A small picture always passes, as small requests do. Nothing is reserved ahead: the size is
+        // known only inside the decoder, and holding the whole limit for every picture would turn other
+        // requests away while it decodes; the decoder refuses a picture larger than the room instead.
         let held = min(limits.maxDecodedBytes, max(memory.budget.room, memory.budget.alwaysAdmittedBytes))
-        try memory.reserve(held, for: "decoding \(part ?? "the picture")")
-        defer { memory.release(held) }
         limits.maxDecodedBytes = held
         do {
             let image = try ImageDecoder.decode(bytes, as: declared ?? actual, limits: limits)

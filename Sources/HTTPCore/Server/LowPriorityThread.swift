@@ -7,7 +7,7 @@ import Glibc
 /// handling, must not be lowered; and Dispatch's pool has a fixed number of threads (255) that blocked
 /// work must not take.
 public enum LowPriorityThread {
-    /// How much nicer than the thread that starts it a low-priority thread is (capped at 19, the lowest
+    /// How much nicer than the process's main thread a low-priority thread is (capped at 19, the lowest
     /// priority). A batch or a model load is hundreds of milliseconds of CPU, a request on an event loop
     /// tens of microseconds: 10 steps lower, the scheduler gives such a thread about a tenth of a loop's
     /// share of a busy core, while on idle cores it still runs at full speed (measured in
@@ -53,15 +53,17 @@ public enum LowPriorityThread {
         return thread
     }
 
-    /// Lowers the calling thread's priority by ``niceIncrement`` from the one it inherited. On Linux a
-    /// nice value belongs to a thread, and `who` 0 is the calling one (setpriority(2)); getpriority may
-    /// return -1 as a value, so errno tells a failure.
+    /// Sets the calling thread's priority ``niceIncrement`` below the process's main thread (the event
+    /// loops' priority), not below the thread that started it: a model load started by a request on a
+    /// worker would otherwise land at 19. On Linux a nice value belongs to a thread, `who` 0 is the calling
+    /// one and the process id names the main thread (setpriority(2)); getpriority may return -1 as a
+    /// value, so errno tells a failure. A thread cannot raise its own priority, so one already lower stays.
     private static func lowerPriority() {
         let which = __priority_which_t(PRIO_PROCESS.rawValue)
         errno = 0
-        let current = getpriority(which, 0)
-        let inherited = errno == 0 ? current : 0
-        _ = setpriority(which, 0, min(19, inherited + niceIncrement))
+        let main = getpriority(which, id_t(getpid()))
+        let base = errno == 0 ? main : 0
+        _ = setpriority(which, 0, min(19, base + niceIncrement))
     }
 
     /// The work, handed to the new thread through a raw pointer.

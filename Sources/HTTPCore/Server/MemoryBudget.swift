@@ -73,10 +73,20 @@ public final class MemoryBudget: Sendable {
     fileprivate func give(_ bytes: Int) {
         let left = reservedBytes.subtract(bytes, ordering: .relaxed).newValue
         guard left < 8 << 20, peakSinceTrim.load(ordering: .relaxed) > 32 << 20,
-            peakSinceTrim.exchange(0, ordering: .relaxed) > 32 << 20
+            peakSinceTrim.exchange(0, ordering: .relaxed) > 32 << 20,
+            !trimming.exchange(true, ordering: .acquiring)
         else { return }
-        DispatchQueue.global().async { _ = malloc_trim(0) }
+        // One trim at a time, and at most one a second: a peak can be announced (a Content-Length) as
+        // cheaply as it is made.
+        DispatchQueue.global().async { [self] in
+            _ = malloc_trim(0)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [self] in
+                trimming.store(false, ordering: .releasing)
+            }
+        }
     }
+
+    private let trimming = Atomic<Bool>(false)
 }
 
 /// What one request holds of a ``MemoryBudget``. The connection reserves the request's body as soon as its
