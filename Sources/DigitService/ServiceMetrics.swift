@@ -158,8 +158,6 @@ final class ServiceMetrics: HTTPServerObserver, Sendable {
     func connectionRejected() { rejectedConnections.increment() }
     func requestStarted() { inFlight.increment() }
     func requestRefused(_ reason: RefusalReason) { refusals[reason]?.increment() }
-    func requestQueued() {}
-
     /// Where `digits_work_queue_length` is read: the server's worker pool.
     func readQueueLength(from source: @escaping @Sendable () -> Int) {
         queueLengthSource.withLock { $0 = source }

@@ -80,6 +80,7 @@ struct ConnectionStateMachineTests {
         rated.body = 10 * second
         rated.minimumBodyBytesPerSecond = 240
         rated.reservedBodyWindow = 120 * second
+        rated.write = 60 * second
         func body(reserving reserved: Int, bytesPerSecond: Int) -> ConnectionStateMachine {
             var machine = ConnectionStateMachine(timeouts: rated, now: 0)
             machine.receivedBytes(now: 0, count: 0, insideRequest: true, awaitingBody: true)
@@ -93,7 +94,9 @@ struct ConnectionStateMachineTests {
         // 20 MB over 120 s is 166,667 bytes a second.
         let trickle = body(reserving: 20_000_000, bytesPerSecond: 1_000)
         #expect(trickle.timeoutAction(now: 4 * second) == nil, "within the grace period any pace is fine")
-        #expect(trickle.timeoutAction(now: 6 * second) == .bodyTooSlow, "1 KB/s is above 240 but far below 167 KB/s")
+        #expect(
+            trickle.timeoutAction(now: 6 * second) == .reservedBodyTooSlow, "1 KB/s is above 240 but far below 167 KB/s"
+        )
         let steady = body(reserving: 20_000_000, bytesPerSecond: 170_000)
         #expect(steady.timeoutAction(now: 6 * second) == nil)
         let unreserved = body(reserving: 0, bytesPerSecond: 1_000)
@@ -107,6 +110,25 @@ struct ConnectionStateMachineTests {
         }
         #expect(
             next.timeoutAction(now: 13 * second) == nil, "the next request starts without the last one's reservation")
+
+        // Pipelined behind answers the client takes a little at a time: nothing is read meanwhile, but the
+        // body's budget is held, so its clock runs on (an unreserved body's waits).
+        var blocked = ConnectionStateMachine(timeouts: rated, now: 0)
+        blocked.receivedBytes(now: 0, count: 0, insideRequest: true, awaitingBody: true)
+        blocked.bodyHolds(reservedBytes: 20_000_000)
+        blocked.outputQueued(now: 0)
+        blocked.writeWouldBlock()
+        for step in 1...7 {
+            _ = blocked.wrote(now: UInt64(step) * second, everything: false)
+            blocked.becameWritable(now: UInt64(step) * second)
+            blocked.writeWouldBlock()
+        }
+        #expect(blocked.timeoutAction(now: 7 * second) == .reservedBodyTooSlow)
+        var unreservedBlocked = ConnectionStateMachine(timeouts: rated, now: 0)
+        unreservedBlocked.receivedBytes(now: 0, count: 0, insideRequest: true, awaitingBody: true)
+        unreservedBlocked.outputQueued(now: 0)
+        unreservedBlocked.writeWouldBlock()
+        #expect(unreservedBlocked.timeoutAction(now: 7 * second) == nil, "not its fault as a sender")
     }
 
     @Test("a client that stops reading is dropped after the write timeout; progress resets it")

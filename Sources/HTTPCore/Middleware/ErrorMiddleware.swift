@@ -3,8 +3,8 @@ import Logging
 /// The one point where errors become responses: an ``HTTPError`` is written in the format of the route
 /// group that raised it (the server's own outside every group); anything else is logged and answered 500
 /// with the request id, so the client can quote it and the operator can find it. A handler's
-/// ``HTTPError/serverBusy(_:)`` (its working set did not fit the memory budget) is told to the observers as
-/// a refusal for memory, as the connection's own refusals are.
+/// ``HTTPError/serverBusy(_:)`` or `over_memory_budget` (its working set did not fit the memory budget) is
+/// told to the observers as a refusal for memory, as the connection's own refusals are.
 struct ErrorMiddleware: HTTPMiddleware {
     let serverFormat: HTTPErrorFormat
     let logger: Logger
@@ -15,7 +15,7 @@ struct ErrorMiddleware: HTTPMiddleware {
         do {
             return try next(request)
         } catch let error as HTTPError {
-            if error.code == HTTPError.serverBusyCode {
+            if error.code == HTTPError.serverBusyCode || error.code == HTTPError.overMemoryBudgetCode {
                 for observer in observers { observer.requestRefused(.memory) }
             }
             return format.render(error)

@@ -42,7 +42,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     private var offloaded:
         (
             head: HTTPRequestHead, route: String?, requestID: String, start: UInt64,
-            cancellation: WorkPool.Cancellation
+            cancellation: WorkPool.Cancellation, memory: MemoryReservation
         )?
     private var dateCache = HTTPDateCache()
 
@@ -103,14 +103,20 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         switch action {
         case .close, .abort:
             close()
-        case .requestTimeout, .bodyTooSlow:
+        case .requestTimeout, .bodyTooSlow, .reservedBodyTooSlow:
             machine.closeAfterResponse()
+            let grace = context.timeouts.bodyRateGrace / 1_000_000_000
             let message =
-                action == .bodyTooSlow
-                ? "the request body arrived too slowly: after its first \(context.timeouts.bodyRateGrace / 1_000_000_000) s a body must average \(context.timeouts.minimumBodyBytesPerSecond) bytes a second, and one large enough to hold part of the server's memory budget must arrive within \(context.timeouts.reservedBodyWindow / 1_000_000_000) s; send it faster or in one piece"
-                : machine.phase == .body
-                    ? "the request body stalled for longer than the body timeout"
-                    : "the request head was not received within the header timeout"
+                switch action {
+                case .bodyTooSlow:
+                    "the request body arrived too slowly: after its first \(grace) s a body must average \(context.timeouts.minimumBodyBytesPerSecond) bytes a second; send it faster or in one piece"
+                case .reservedBodyTooSlow:
+                    "the request body arrived too slowly: a body that holds part of the server's memory budget must arrive within \(context.timeouts.reservedBodyWindow / 1_000_000_000) s at an even pace (after its first \(grace) s), and the client must read its earlier answers meanwhile; send it faster, or in smaller requests"
+                default:
+                    machine.phase == .body
+                        ? "the request body stalled for longer than the body timeout"
+                        : "the request head was not received within the header timeout"
+                }
             queueError(
                 HTTPError(status: .requestTimeout, code: "request_timeout", message: message),
                 for: parser.headSoFar)
@@ -333,7 +339,7 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// unrun when the client leaves while it waits.
     private func offload(_ request: HTTPRequest, start: UInt64) {
         let cancellation = WorkPool.Cancellation()
-        offloaded = (request.head, request.routePattern, request.requestID, start, cancellation)
+        offloaded = (request.head, request.routePattern, request.requestID, start, cancellation, request.memory)
         let context = self.context
         let answer: @Sendable (HTTPResponse) -> Void = { [self] response in
             request.memory.release()
@@ -360,8 +366,8 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                             "the request waited \(seconds) s for a worker, longer than the server's queue timeout of \(Double(context.pool.queueTimeout / 1_000_000) / 1000) s"
                         ), for: request.head))
             case .abandoned:
-                // close() has ended the request for metrics and the log already.
-                request.memory.release()
+                // close() has ended the request for metrics and the log, and given back its memory.
+                break
             }
         }
         if context.pool.submit(job) {
@@ -469,9 +475,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         receiving = nil
         outboundMemory.release()
         if let offloaded {
-            // The client left before its answer: the request still ends, once, for metrics and the log,
-            // and is not run if it still waits for a worker.
-            offloaded.cancellation.cancel()
+            // The client left before its answer: the request still ends, once, for metrics and the log;
+            // if it still waits for a worker it never runs, and what it holds is given back now.
+            if offloaded.cancellation.cancel() { offloaded.memory.release() }
             self.offloaded = nil
             let now = EventLoop.now()
             let exchange = HTTPExchange(

@@ -49,6 +49,9 @@ struct ConnectionStateMachine: Sendable {
         case requestTimeout
         /// Answer 408 and close: a body arriving below the minimum rate after the grace period.
         case bodyTooSlow
+        /// Answer 408 and close: a body that holds part of the memory budget arriving too slowly to be
+        /// complete within the reserved-body window.
+        case reservedBodyTooSlow
         /// Give up: the client stopped reading its response.
         case abort
     }
@@ -247,7 +250,8 @@ struct ConnectionStateMachine: Sendable {
         writeBlocked = false
         if phase == .head || phase == .body {
             since = now
-            if phase == .body { startBody(now: now) }
+            // A body that holds budget keeps its clock: see ``timeoutAction(now:)``.
+            if phase == .body && bodyReservedBytes == 0 { startBody(now: now) }
         }
     }
 
@@ -287,6 +291,11 @@ struct ConnectionStateMachine: Sendable {
         case .idle:
             guard !outputPending else { return nil }
             return elapsed >= (isFirstRequest ? timeouts.header : timeouts.idle) ? .close : nil
+        case .body where writeBlocked && bodyReservedBytes > 0:
+            // Not read while the client does not take its answers, but holding memory budget meanwhile: a
+            // client that pipelines a large head behind answers it reads a little at a time would hold
+            // the budget for hours. The clock keeps running (``becameWritable(now:)``).
+            return isBelowReservedRate(now: now) ? .reservedBodyTooSlow : nil
         case .head where writeBlocked, .body where writeBlocked:
             // Nothing is being read while the client does not take its answers: not its fault as a sender.
             return nil
@@ -294,7 +303,8 @@ struct ConnectionStateMachine: Sendable {
             return elapsed >= timeouts.header ? .requestTimeout : nil
         case .body:
             if elapsed >= timeouts.body { return .requestTimeout }
-            return isBelowMinimumRate(now: now) ? .bodyTooSlow : nil
+            if isBelowMinimumRate(now: now) { return .bodyTooSlow }
+            return isBelowReservedRate(now: now) ? .reservedBodyTooSlow : nil
         case .lingering:
             return elapsed >= timeouts.linger ? .close : nil
         case .handling, .closing, .closed:
@@ -303,19 +313,24 @@ struct ConnectionStateMachine: Sendable {
     }
 
     /// Whether the body, past its grace period, has averaged fewer bytes a second than the minimum
-    /// (Kestrel's `MinRequestBodyDataRate`), or than its share of the memory budget requires: a trickle of a
-    /// byte every few seconds would otherwise hold a connection slot (and the budget it reserved) for ever,
-    /// since each byte restarts the body timeout.
+    /// (Kestrel's `MinRequestBodyDataRate`): a trickle of a byte every few seconds would otherwise hold a
+    /// connection slot for ever, since each byte restarts the body timeout.
     private func isBelowMinimumRate(now: UInt64) -> Bool {
         let duration = elapsed(since: bodyStart, now: now)
-        guard duration >= timeouts.bodyRateGrace else { return false }
+        let rate = timeouts.minimumBodyBytesPerSecond
+        guard rate > 0, duration >= timeouts.bodyRateGrace else { return false }
         // In floating point: the products (bytes × nanoseconds) pass 64 bits for bodies of a few hundred MB,
         // and the comparison needs no exactness.
-        let received = Double(bodyBytes) * 1e9
-        let rate = timeouts.minimumBodyBytesPerSecond
-        if rate > 0 && received < Double(rate) * Double(duration) { return true }
+        return Double(bodyBytes) * 1e9 < Double(rate) * Double(duration)
+    }
+
+    /// Whether a body that holds memory budget, past its grace period, is behind the pace that brings all of
+    /// it within the reserved-body window (``bodyHolds(reservedBytes:)``).
+    private func isBelowReservedRate(now: UInt64) -> Bool {
+        let duration = elapsed(since: bodyStart, now: now)
         let window = timeouts.reservedBodyWindow
-        return window > 0 && Double(bodyBytes) * Double(window) < Double(bodyReservedBytes) * Double(duration)
+        guard window > 0, bodyReservedBytes > 0, duration >= timeouts.bodyRateGrace else { return false }
+        return Double(bodyBytes) * Double(window) < Double(bodyReservedBytes) * Double(duration)
     }
 
     private func elapsed(since start: UInt64, now: UInt64) -> UInt64 {

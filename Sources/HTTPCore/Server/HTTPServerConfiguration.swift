@@ -99,8 +99,12 @@ extension HTTPServerConfiguration {
 }
 
 extension Duration {
+    /// The duration in nanoseconds: 0 for a negative one, `UInt64.max` past 584 years (a setting meaning
+    /// "never" must not trap).
     var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+        let (whole, overflow) = UInt64(max(0, seconds)).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carried) = whole.addingReportingOverflow(UInt64(max(0, attoseconds / 1_000_000_000)))
+        return overflow || carried ? .max : total
     }
 }

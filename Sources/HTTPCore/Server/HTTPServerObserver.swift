@@ -31,9 +31,12 @@ public protocol HTTPServerObserver: Sendable {
     func requestFinished(_ exchange: HTTPExchange)
     /// A request answered 503 for the server's load, not for anything wrong with it.
     func requestRefused(_ reason: RefusalReason)
-    /// An offloaded request joined the queue of the worker threads.
+    /// An offloaded request joined the queue of the worker threads. Told after the job is queued, so a
+    /// worker may take it (``requestDequeued(waitedNanoseconds:)``) before this arrives: count queue length
+    /// from ``HTTPServer/queueLength``, not from these two.
     func requestQueued()
-    /// An offloaded request left the queue after `waitedNanoseconds`: to run, or expired.
+    /// An offloaded request left the queue after `waitedNanoseconds`: to run, expired, or dropped because
+    /// its client reset the connection.
     func requestDequeued(waitedNanoseconds: UInt64)
 }
 

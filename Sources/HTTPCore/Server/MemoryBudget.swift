@@ -121,7 +121,7 @@ public final class MemoryReservation: Sendable {
         }
         guard total <= budget.capacity else {
             throw HTTPError(
-                status: .contentTooLarge, code: "over_memory_budget",
+                status: .contentTooLarge, code: HTTPError.overMemoryBudgetCode,
                 message:
                     "this request needs about \(Self.mebibytes(total)) MiB for \(what), more than the server's whole memory budget of \(Self.mebibytes(budget.capacity)) MiB; send a smaller request (fewer images)"
             )
@@ -179,6 +179,8 @@ public final class MemoryReservation: Sendable {
 extension HTTPError {
     /// The code of ``serverBusy(_:)``.
     static let serverBusyCode = "server_busy"
+    /// The code of a request larger than the whole memory budget (413).
+    static let overMemoryBudgetCode = "over_memory_budget"
 
     /// 503 with `Retry-After` for a request refused for the server's load: why, and that the request
     /// itself is fine and may be sent again.

@@ -27,11 +27,22 @@ final class WorkPool: Sendable {
         let body: @Sendable (_ start: Start, _ waitedNanoseconds: UInt64) -> Void
     }
 
-    /// Set once the work is no longer wanted.
+    /// Whether a job was started or cancelled first: exactly one of them wins.
     final class Cancellation: Sendable {
-        private let flag = Atomic<Bool>(false)
-        func cancel() { flag.store(true, ordering: .releasing) }
-        var isCancelled: Bool { flag.load(ordering: .acquiring) }
+        private static let queued: UInt8 = 0
+        /// 0 queued, 1 started, 2 cancelled.
+        private let state = Atomic<UInt8>(Cancellation.queued)
+
+        /// Cancels the job; true when it had not started, so it never will (what it holds may be given
+        /// back now).
+        func cancel() -> Bool {
+            state.compareExchange(expected: Self.queued, desired: 2, ordering: .acquiringAndReleasing).exchanged
+        }
+
+        /// Starts the job; false when it was cancelled first.
+        func start() -> Bool {
+            state.compareExchange(expected: Self.queued, desired: 1, ordering: .acquiringAndReleasing).exchanged
+        }
     }
 
     let threads: Int
@@ -105,7 +116,7 @@ final class WorkPool: Sendable {
             let now = EventLoop.now()
             let waited = now >= next.queuedAt ? now - next.queuedAt : 0
             let start: Job.Start =
-                next.job.cancellation.isCancelled ? .abandoned : waited > queueTimeout ? .expired : .run
+                !next.job.cancellation.start() ? .abandoned : waited > queueTimeout ? .expired : .run
             next.job.body(start, waited)
         }
     }
