@@ -213,7 +213,7 @@ def run_storm(process, port, kinds, seconds, patience):
         while thread.is_alive() and process.poll() is None:
             thread.join(timeout=0.5)
             if process.poll() is None:
-                peak_rss = max(peak_rss, memory(process.pid)[1])
+                peak_rss = max(peak_rss, memory(process.pid)[1])  # VmHWM: the peak since start
         thread.join(timeout=130)
     return storm, during, peak_rss
 

@@ -75,8 +75,22 @@ struct Import: ParsableCommand {
         }
     }
 
+    /// A `.keras` (a zip of config and HDF5 weights) or `.h5` (HDF5) model file is not an `.npz` of arrays:
+    /// say so, and how to make the `.npz`, rather than "no W1 array".
+    static func refuseKerasModelFile(_ path: String, bytes: [UInt8]) throws {
+        let hdf5 = bytes.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A])
+        let lowered = path.lowercased()
+        guard hdf5 || lowered.hasSuffix(".keras") || lowered.hasSuffix(".h5") || lowered.hasSuffix(".hdf5") else {
+            return
+        }
+        throw CommandFailure(
+            "\(path) is a Keras model file (\(hdf5 ? "HDF5" : "a .keras archive")), and import reads the model's weights saved with NumPy: in Python, load the model and save each layer's kernel and bias as W1, b1, W2, b2, ... with np.savez (the snippet is in the README, under \"Bringing your own Keras weights\"), then import that .npz"
+        )
+    }
+
     func run() throws {
         let bytes = try FileIO.read(weights)
+        try Self.refuseKerasModelFile(weights, bytes: bytes)
         let archive: NumPyArchive
         do { archive = try NumPyArchive(npzBytes: bytes) } catch { throw FileError(path: weights, reason: error) }
 

@@ -35,6 +35,15 @@ struct TestDataOptions: ParsableArguments {
             throw CommandFailure(
                 "the images have \(all.pixelsPerImage) pixels each but the model takes \(model.network.inputSize)")
         }
+        // As the API refuses them: a model given 0-255 answers confidently and wrongly.
+        if let index = all.pixels.firstIndex(where: { !(0...1).contains($0) }) {
+            let largest = all.pixels.max() ?? 0
+            throw CommandFailure(
+                "\(imagesPath ?? DefaultPaths.testImages): image \(index / all.pixelsPerImage) has the pixel value \(all.pixels[index]) (the largest is \(largest)); pixels are from 0 (paper) to 1 (ink)"
+                    + (largest > 1 && largest <= 255
+                        ? ": divide 0-255 values by 255 (images / 255.0) and save the file again" : "")
+            )
+        }
         return all.keeping(classes: model.classes)
     }
 }

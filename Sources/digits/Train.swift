@@ -62,8 +62,12 @@ struct Train: ParsableCommand {
     @Option(help: "Dense hidden layer sizes, comma-separated: the same as --layers dense<size>,... .")
     var hidden: CommaSeparated<Int>?
 
-    @Option(help: "Hidden layers' activation: sigmoid, relu or linear. (default: sigmoid binary, relu ten-class)")
-    var activation: Activation?
+    @Option(
+        name: .customLong("activation"), help: "Hidden layers' activation. (default: sigmoid binary, relu ten-class)")
+    var hiddenActivationOption: HiddenActivation?
+
+    /// `--activation`, as the network takes it.
+    var activation: Activation? { hiddenActivationOption?.activation }
 
     @Option(
         help:
@@ -115,7 +119,6 @@ struct Train: ParsableCommand {
             throw ValidationError(
                 "give --layers or --hidden, not both (--hidden 256,128 is --layers dense256,dense128)")
         }
-        if activation == .softmax { throw ValidationError("--activation softmax is for output layers only") }
         if let problem = augmentation.problem { throw ValidationError("--augment-*: \(problem)") }
         if !(1...64).contains(gradientParts) {
             throw ValidationError("--gradient-parts must be from 1 to 64; got \(gradientParts)")
@@ -146,6 +149,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        try Self.checkWritable(output)
         let imagesBytes = try FileIO.read(trainImages)
         let labelsBytes = try FileIO.read(trainLabels)
         let training = try decodeTrainingSet(imagesBytes, labelsBytes).keeping(classes: task.classes)
@@ -271,4 +275,32 @@ struct ProgressLine {
 
 func lastPathComponent(_ path: String) -> String {
     path.split(separator: "/").last.map(String.init) ?? path
+}
+
+extension Train {
+    /// Fails at once when the model file could not be written, rather than after minutes of training: its
+    /// folder must exist and take new files.
+    static func checkWritable(_ output: String) throws {
+        let folder = output.contains("/") ? String(output[..<output.lastIndex(of: "/")!]) : "."
+        let checked = folder.isEmpty ? "/" : folder
+        guard access(checked, W_OK) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw CommandFailure(
+                "cannot write the model file \(output): its folder \(checked): \(reason); choose another --output (nothing was trained)"
+            )
+        }
+    }
+}
+
+/// A hidden layer's activation: every ``Activation`` but softmax, which is for output layers only, so
+/// that `--activation`'s list of values offers only those it takes.
+struct HiddenActivation: ExpressibleByArgument {
+    let activation: Activation
+
+    init?(argument: String) {
+        guard let activation = Activation(rawValue: argument), activation != .softmax else { return nil }
+        self.activation = activation
+    }
+
+    static var allValueStrings: [String] { Activation.allCases.filter { $0 != .softmax }.map(\.rawValue) }
 }

@@ -72,6 +72,28 @@ struct PredictTests {
         #expect(broken.status == 400 && !broken.errorMessage.contains("file name"), "\(broken.errorMessage)")
     }
 
+    @Test("an MNIST image as it comes (784 pixels, 28 rows) is refused with what to do instead")
+    func mnistSizedImage() async throws {
+        let harness = try ServiceHarness()
+        defer { harness.stop() }
+        let flat = try await harness.post("/predict", json: ["pixels": Array(repeating: 0.0, count: 784)])
+        #expect(flat.status == 422 && flat.errorMessage.contains("must hold 400 numbers; got 784"))
+        #expect(
+            flat.errorMessage.contains("crop it to the digit's box and scale that to 20x20"), "\(flat.errorMessage)")
+        let rows = try await harness.post(
+            "/predict", json: ["image": Array(repeating: Array(repeating: 0.0, count: 28), count: 28)])
+        #expect(rows.status == 422 && rows.errorMessage.contains("28x28 is an MNIST image"), "\(rows.errorMessage)")
+        let tensor: [String: Any] = [
+            "inputs": [
+                ["name": "pixels", "datatype": "FP32", "shape": [1, 784], "data": Array(repeating: 0.0, count: 784)]
+            ]
+        ]
+        let infer = try await harness.post("/v2/models/binary/infer", json: tensor)
+        #expect(infer.status == 400 && String(decoding: infer.body, as: UTF8.self).contains("28x28 is an MNIST image"))
+        let other = try await harness.post("/predict", json: ["pixels": Array(repeating: 0.0, count: 399)])
+        #expect(other.status == 422 && !other.errorMessage.contains("MNIST"))
+    }
+
     @Test("the batch limit is 413 with its code")
     func batchLimit() async throws {
         let harness = try ServiceHarness { $0.maxBatchImages = 3 }

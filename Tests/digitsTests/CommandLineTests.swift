@@ -211,6 +211,63 @@ struct CommandLineTests {
         #expect(result.standardError.contains(message), "\(result.standardError)")
     }
 
+    /// A `.npy` file (format 1.0) of `shape` holding `data` of type `descr`, as NumPy writes one.
+    func writeNPY(_ data: [UInt8], descr: String, shape: [Int], to path: String) throws {
+        let dimensions = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dimensions)), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        bytes += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+        bytes += data
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test("the first hour's mistakes are refused at once with the fix")
+    func firstHourMistakes() throws {
+        // train checks that it can write its model file before it trains.
+        let train = try CommandRunner.run(["train", "--task", "binary", "--output", "/nonexistent/model.json"])
+        #expect(train.status == 1)
+        #expect(
+            train.standardError.contains("cannot write the model file /nonexistent/model.json"),
+            "\(train.standardError)")
+        #expect(train.standardError.contains("nothing was trained"))
+        // --activation lists only the hidden activations, and refuses softmax as a value.
+        let softmax = try CommandRunner.run(["train", "--activation", "softmax", "--output", "/tmp/x.json"])
+        #expect(softmax.status == 64)
+        #expect(softmax.standardError.contains("'sigmoid', 'relu' or 'linear'"), "\(softmax.standardError)")
+        let help = try CommandRunner.run(["help", "train"])
+        #expect(help.standardOutput.contains("values: sigmoid, relu, linear"), "\(help.standardOutput)")
+        // A Keras model file is recognised and pointed at the export.
+        let keras = CommandRunner.temporaryPath(".keras")
+        defer { try? FileManager.default.removeItem(atPath: keras) }
+        try Data("PK\u{03}\u{04}not really".utf8).write(to: URL(fileURLWithPath: keras))
+        let imported = try CommandRunner.run([
+            "import", "--weights", keras, "--activations", "relu,softmax", "--output", "/tmp/x.json",
+        ])
+        #expect(imported.status == 1)
+        #expect(imported.standardError.contains("is a Keras model file"), "\(imported.standardError)")
+        #expect(imported.standardError.contains("Bringing your own Keras weights"))
+        // evaluate refuses 0-255 pixels, as the API does.
+        let images = CommandRunner.temporaryPath(".npy")
+        let labels = CommandRunner.temporaryPath(".npy")
+        defer {
+            try? FileManager.default.removeItem(atPath: images)
+            try? FileManager.default.removeItem(atPath: labels)
+        }
+        let pixels = (0..<800).flatMap { index in
+            withUnsafeBytes(of: Float(index % 256).bitPattern.littleEndian, Array.init)
+        }
+        try writeNPY(pixels, descr: "<f4", shape: [2, 400], to: images)
+        let classes = [Int64(0), 1].flatMap { label in withUnsafeBytes(of: label.littleEndian, Array.init) }
+        try writeNPY(classes, descr: "<i8", shape: [2], to: labels)
+        let evaluate = try CommandRunner.run([
+            "evaluate", "--model", "data/models/binary/1/model.json", "--images", images, "--labels", labels,
+        ])
+        #expect(evaluate.status == 1)
+        #expect(evaluate.standardError.contains("divide 0-255 values by 255"), "\(evaluate.standardError)")
+    }
+
     @Test(
         "bad model files fail cleanly, naming the layer",
         arguments: [

@@ -61,6 +61,14 @@ struct ImageInput: Sendable {
         return false
     }
 
+    /// For a count that is an MNIST image's as it comes (784 pixels, 28 rows or columns): what to do
+    /// instead, since the models read 20 x 20 digits cropped and scaled as their training data was.
+    static func mnistHint(_ count: Int) -> String {
+        guard count == 784 || count == 28 else { return "" }
+        return
+            " (28x28 is an MNIST image as it comes: crop it to the digit's box and scale that to 20x20, as the training data was made, or send the picture itself as PNG or JPEG, which the server prepares so)"
+    }
+
     /// Appends the numbers of `value`, an array nested exactly as `shape` says (400 numbers; 20 rows of
     /// 20; N images of 20 rows), row-major, each checked by the pixel rule; an error names the element by
     /// `path`.
@@ -77,7 +85,9 @@ struct ImageInput: Sendable {
             throw ImageInputError(path: path, problem: "must be an array of \(count) \(unit); got \(value.typeName)")
         }
         guard elements.count == count else {
-            throw ImageInputError(path: path, problem: "must hold \(count) \(unit); got \(elements.count)")
+            throw ImageInputError(
+                path: path,
+                problem: "must hold \(count) \(unit); got \(elements.count)" + Self.mnistHint(elements.count))
         }
         let inner = shape.dropFirst()
         if inner.isEmpty {

@@ -127,7 +127,7 @@ struct InferenceRequest {
         guard imageShape == [input.pixelCount] || imageShape == [input.rows, input.columns], shape[0] >= 1 else {
             throw shapeField.error(
                 "must be [N, \(input.pixelCount)] or [N, \(input.rows), \(input.columns)] with N at least 1; got \(shape)"
-            )
+                    + ImageInput.mnistHint(imageShape.last ?? 0))
         }
         return TensorDescription(field: tensor, datatype: datatype, shape: shape)
     }
