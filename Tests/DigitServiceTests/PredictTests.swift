@@ -20,7 +20,8 @@ struct PredictTests {
             #expect(reply.json["predicted_class"] as? Int == digit)
             #expect(Float(reply.json["probability"] as? Double ?? -1) == expected)
             #expect(reply.json["probabilities"] == nil)
-            #expect(Set(reply.json.keys) == ["predicted_class", "probability"])
+            #expect(Set(reply.json.keys) == ["predicted_class", "probability", "classes"])
+            #expect(reply.json["classes"] as? [Int] == [0, 1], "the two classes it tells apart, in the body")
         }
     }
 
