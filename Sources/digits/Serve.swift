@@ -11,7 +11,7 @@ import Logging
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Serve the models of a repository over HTTP: POST /predict, POST /predict/batch, GET /evaluate, GET /model for the default model, /models/{name}/... and /v2/... for every one.",
+            "Serve the models of a repository over HTTP: POST /predict, POST /predict/batch, GET /evaluate and GET /model (the health check) for the default model; /models/{name}/... and the Open Inference Protocol under /v2 for every one; GET /metrics for Prometheus; a page to try it at /.",
         discussion: """
             Each option can also be set by the environment variable named in its help; a flag wins over the \
             environment, which wins over the default. SIGTERM or SIGINT drains: GET /model answers 503, the \

@@ -310,3 +310,48 @@ struct CommandLineTests {
         }
     }
 }
+
+@Suite("the README's configuration table")
+struct ConfigurationTableTests {
+    /// Each row of the table under "## Configuration": flag, environment variable, default.
+    func rows() throws -> [(flag: String, variable: String, defaultValue: String)] {
+        let readme = try String(
+            contentsOfFile: CommandRunner.projectFolder.appendingPathComponent("README.md").path, encoding: .utf8)
+        let section = readme.components(separatedBy: "\n## Configuration\n")[1].components(separatedBy: "\n## ")[0]
+        return section.split(separator: "\n").filter { $0.hasPrefix("| `--") }.map { line in
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            let flag = cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`")).split(separator: " ")[0]
+            return (String(flag), cells[2].trimmingCharacters(in: CharacterSet(charactersIn: "`")), cells[3])
+        }
+    }
+
+    @Test("every flag in the table exists in digits serve, with the documented variable and default")
+    func tableMatchesHelp() throws {
+        let rows = try rows()
+        #expect(rows.count >= 25, "the table was found: \(rows.count) rows")
+        let help = try CommandRunner.run(["help", "serve"]).standardOutput
+        // One line per option: the wrapped help joined, so that "[env: X]" is found whole.
+        let text = help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for row in rows {
+            let start = text.range(of: row.flag + " <") ?? text.range(of: row.flag + " ")
+            guard let start else {
+                Issue.record("\(row.flag) is in the README's table but not in digits serve --help")
+                continue
+            }
+            // Up to the next option's "--name <value>" (flags named in help text have no "<" after them).
+            let rest = text[start.upperBound...]
+            let next = rest.range(of: #" --[a-z][a-z0-9-]* <"#, options: .regularExpression)
+            let entry = next.map { rest[..<$0.lowerBound] } ?? rest
+            if !row.variable.isEmpty {
+                #expect(entry.contains("[env: \(row.variable)]"), "\(row.flag): \(entry)")
+            }
+            // A default written as one value (`8080`, `data/models`) is the help's default, word for word.
+            let plain = row.defaultValue.trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            if row.defaultValue.hasPrefix("`"), row.defaultValue.hasSuffix("`"), !plain.contains("`") {
+                #expect(entry.contains("(default: \(plain))"), "\(row.flag): README says \(plain); help: \(entry)")
+            }
+        }
+    }
+}
