@@ -193,18 +193,24 @@ struct OverloadTests {
             })
     }
 
-    @Test("one worker, a queue of one: the third request is refused at once with 503 queue_full")
-    func queueFull() throws {
-        let gate = Gate()
-        let refusals = Refusals()
-        let server = try gatedServer(gate, refusals: refusals)
-        defer { server.stop() }
+    /// The one worker held at the gate by one request, and a second waiting in the queue.
+    func occupy(_ server: TestServer, _ gate: Gate) throws -> (running: TestClient, waiting: TestClient) {
         let running = try TestClient(port: server.port)
         try running.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(eventually { gate.entered.load(ordering: .relaxed) == 1 })
         let waiting = try TestClient(port: server.port)
         try waiting.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(eventually { server.server.queueLength == 1 })
+        return (running, waiting)
+    }
+
+    @Test("one worker, a queue of one: the third request is refused at once with 503 queue_full")
+    func queueFull() throws {
+        let gate = Gate()
+        let refusals = Refusals()
+        let server = try gatedServer(gate, refusals: refusals)
+        defer { server.stop() }
+        let (running, waiting) = try occupy(server, gate)
         let refused = try TestClient(port: server.port)
         try refused.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
         let answer = try refused.readResponse()
@@ -223,12 +229,7 @@ struct OverloadTests {
         let refusals = Refusals()
         let server = try gatedServer(gate, refusals: refusals, queueTimeout: .milliseconds(200))
         defer { server.stop() }
-        let running = try TestClient(port: server.port)
-        try running.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(eventually { gate.entered.load(ordering: .relaxed) == 1 })
-        let waiting = try TestClient(port: server.port)
-        try waiting.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(eventually { server.server.queueLength == 1 })
+        let (running, waiting) = try occupy(server, gate)
         // Well past the 200 ms timeout before the worker is free again.
         Thread.sleep(forTimeInterval: 1)
         gate.release.signal()
@@ -246,12 +247,7 @@ struct OverloadTests {
         let refusals = Refusals()
         let server = try gatedServer(gate, refusals: refusals)
         defer { server.stop() }
-        let running = try TestClient(port: server.port)
-        try running.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(eventually { gate.entered.load(ordering: .relaxed) == 1 })
-        let leaving = try TestClient(port: server.port)
-        try leaving.send("GET /gate HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(eventually { server.server.queueLength == 1 })
+        let (running, leaving) = try occupy(server, gate)
         // Gone with a reset, as a client that gave up or died does (a FIN alone may be a half-close, after
         // which the client still waits for its answer). The request ends as 499 while still queued.
         leaving.reset()
