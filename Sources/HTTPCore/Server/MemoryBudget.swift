@@ -72,21 +72,32 @@ public final class MemoryBudget: Sendable {
     /// the scheduler makes the worker wait), nor on an event loop (milliseconds its requests would wait).
     fileprivate func give(_ bytes: Int) {
         let left = reservedBytes.subtract(bytes, ordering: .relaxed).newValue
-        guard left < 8 << 20, peakSinceTrim.load(ordering: .relaxed) > 32 << 20,
-            peakSinceTrim.exchange(0, ordering: .relaxed) > 32 << 20,
-            !trimming.exchange(true, ordering: .acquiring)
-        else { return }
-        // One trim at a time, and at most one a second: a peak can be announced (a Content-Length) as
-        // cheaply as it is made.
-        DispatchQueue.global().async { [self] in
-            _ = malloc_trim(0)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [self] in
-                trimming.store(false, ordering: .releasing)
-            }
-        }
+        if left < 8 << 20 { scheduleTrimIfDue() }
     }
 
+    /// Set while a trim runs or waits out its second: one trim at a time, and at most one a second, since
+    /// a peak can be announced (a `Content-Length`) as cheaply as it is made.
     private let trimming = Atomic<Bool>(false)
+
+    private func isTrimDue() -> Bool { reserved < 8 << 20 && peakSinceTrim.load(ordering: .relaxed) > 32 << 20 }
+
+    private func scheduleTrimIfDue() {
+        guard isTrimDue(), !trimming.exchange(true, ordering: .acquiring) else { return }
+        DispatchQueue.global().async { [self] in trimWhileDue() }
+    }
+
+    /// Trims, then looks again a second later: a peak that passed meanwhile is trimmed then, even if no
+    /// request ends after it (the last of a storm).
+    private func trimWhileDue() {
+        guard isTrimDue(), peakSinceTrim.exchange(0, ordering: .relaxed) > 32 << 20 else {
+            trimming.store(false, ordering: .releasing)
+            // A request that ended just before the store found the flag set: look once more.
+            scheduleTrimIfDue()
+            return
+        }
+        _ = malloc_trim(0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [self] in trimWhileDue() }
+    }
 }
 
 /// What one request holds of a ``MemoryBudget``. The connection reserves the request's body as soon as its
