@@ -157,23 +157,6 @@ public final class MemoryReservation: Sendable {
         held.add(bytes, ordering: .relaxed)
     }
 
-    /// Gives back `bytes` of what this request holds (all of it, if it holds less): memory a step of the
-    /// handler held only while it ran, such as a picture's raster while it decoded.
-    public func release(_ bytes: Int) {
-        guard bytes > 0 else { return }
-        var current = held.load(ordering: .relaxed)
-        while true {
-            let given = min(bytes, current)
-            let (exchanged, original) = held.compareExchange(
-                expected: current, desired: current - given, ordering: .relaxed)
-            if exchanged {
-                if given > 0 { budget.give(given) }
-                return
-            }
-            current = original
-        }
-    }
-
     /// Gives back everything this request holds.
     public func release() {
         let bytes = held.exchange(0, ordering: .relaxed)

@@ -18,7 +18,7 @@ final class WorkPool: Sendable {
             case run
             /// It waited longer than the queue timeout: answer it 503 instead of running it.
             case expired
-            /// Its client left while it waited: give back what it holds; there is no one to answer.
+            /// Its client left while it waited (the connection gave back what it held): nothing to do.
             case abandoned
         }
 
