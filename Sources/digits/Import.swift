@@ -11,7 +11,7 @@ struct Import: ParsableCommand {
             (inputs, units), a Conv2D kernel of shape (rows, columns, input channels, filters). Without \
             --layers every layer is Dense; a CNN names its layers, the output included, as in \
             `--layers conv16,pool,conv32,pool,dense64,dense10` (pooling and dropout have no weights). The \
-            README shows the lines that export them from a Keras model. The result is validated exactly as \
+            docs/models.md shows the lines that export them from a Keras model. The result is validated exactly as \
             a model file is when it is loaded.
             """
     )
@@ -84,7 +84,7 @@ struct Import: ParsableCommand {
             return
         }
         throw CommandFailure(
-            "\(path) is a Keras model file (\(hdf5 ? "HDF5" : "a .keras archive")), and import reads the model's weights saved with NumPy: in Python, load the model and save each layer's kernel and bias as W1, b1, W2, b2, ... with np.savez (the snippet is in the README, under \"Bringing your own Keras weights\"), then import that .npz"
+            "\(path) is a Keras model file (\(hdf5 ? "HDF5" : "a .keras archive")), and import reads the model's weights saved with NumPy: in Python, load the model and save each layer's kernel and bias as W1, b1, W2, b2, ... with np.savez (the snippet is in docs/models.md, under \"Bringing your own Keras weights\"), then import that .npz"
         )
     }
 

@@ -30,7 +30,7 @@ struct Train: ParsableCommand {
         var defaultLayers: String { self == .binary ? "dense25,dense15" : "conv32,pool,conv64,pool,dense48,dropout0.3" }
         var defaultActivation: Activation { self == .binary ? .sigmoid : .relu }
         var defaultEpochs: Int { self == .binary ? 150 : 80 }
-        /// Measured on the test split's robustness table (see the README): the small binary network needs
+        /// Measured on the test split's robustness table (see docs/models.md): the small binary network needs
         /// larger moves to learn that a 1 two pixels off-centre is still a 1.
         var defaultAugmentation: Augmentation {
             Augmentation(shift: self == .binary ? 3 : 2, rotationDegrees: 15, scale: 0.1, thickness: 0.5)
