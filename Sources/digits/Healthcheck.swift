@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import HTTPCore
+import JSON
 
 /// `digits healthcheck`: `GET /model` and exit 0 on 200, 1 otherwise, for a container's HEALTHCHECK
 /// (the runtime image has no curl).
@@ -17,28 +18,39 @@ struct Healthcheck: ParsableCommand {
     @Option(help: "Seconds to wait for the answer.")
     var timeout: Double = 3
 
+    /// The URL to check: `--url`, or this machine's server on `DIGITS_PORT`.
+    var checkedURL: String {
+        url ?? "http://127.0.0.1:\(getenv("DIGITS_PORT").map { String(cString: $0) } ?? "8080")"
+    }
+
     func validate() throws {
         guard timeout > 0, timeout.isFinite else {
             throw ValidationError("--timeout must be a positive number of seconds")
         }
+        guard Self.parse(checkedURL) != nil else {
+            if url == nil {
+                throw ValidationError(
+                    "the default URL \(checkedURL) is not valid: DIGITS_PORT must be a port from 1 to 65535")
+            }
+            let tls =
+                checkedURL.lowercased().hasPrefix("https://")
+                ? " (the check speaks plain HTTP, as the server does, not TLS)" : ""
+            throw ValidationError(
+                "--url must be an http:// URL such as http://127.0.0.1:8080\(tls); got '\(checkedURL)'")
+        }
     }
 
     func run() throws {
-        let port = getenv("DIGITS_PORT").map { String(cString: $0) } ?? "8080"
-        let given = url ?? "http://127.0.0.1:\(port)"
-        guard let (host, port, path) = Self.parse(given) else {
-            throw ValidationError("--url must be an http:// URL such as http://127.0.0.1:8080; got '\(given)'")
-        }
-        // A base URL means the server's health check, GET /model (503 while draining), not its page at /.
-        let target = path.isEmpty ? (given.hasSuffix("/") ? given.dropLast() : given[...]) + "/model" : given
+        guard let (host, port, path) = Self.parse(checkedURL) else { throw ExitCode.validationFailure }
+        let target = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(path)"
         do {
             let result = try HTTPHealthProbe.get(
-                host: host, port: port, path: path.isEmpty ? "/model" : path, timeoutSeconds: timeout,
-                userAgent: "digits-healthcheck")
+                host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
             if result.status == 200 {
                 print("healthy: \(target) answered \(result.status) \(result.reasonPhrase)")
             } else {
-                print("unhealthy: \(target) answered \(result.status) \(result.reasonPhrase)")
+                let reason = Self.failureReason(in: result.bodyPrefix).map { ": \($0)" } ?? ""
+                print("unhealthy: \(target) answered \(result.status) \(result.reasonPhrase)\(reason)")
                 throw ExitCode.failure
             }
         } catch let failure as HTTPHealthProbe.Failure {
@@ -47,12 +59,35 @@ struct Healthcheck: ParsableCommand {
         }
     }
 
-    /// `http://host[:port][/path]`, with `[v6]` hosts; the path is empty when the URL has none (or only `/`).
+    /// What a JSON answer says about why the check failed, on one line of at most 300 characters: an
+    /// error's message (`error.message`, or `error` as the inference protocol writes it: no ready version,
+    /// shutting down) or a model document's `status` (`draining`); `nil` for any other body.
+    static func failureReason(in body: [UInt8]) -> String? {
+        let document = try? JSONParser().parse(body)
+        let error = document?["error"]
+        let reason: String
+        if case .string(let message)? = error?["message"] ?? error {
+            reason = message
+        } else if case .string(let status)? = document?["status"] {
+            reason = "status \(status)"
+        } else {
+            return nil
+        }
+        let line = String(reason.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        return line.count > 300 ? String(line.prefix(300)) + "..." : line
+    }
+
+    /// `http://host[:port][/path][?query]`, with `[v6]` hosts, into what to ask for. A URL whose path is
+    /// empty or ends in `/` is a base URL (the server's, or its prefix behind a proxy), and its health check
+    /// `model` is asked for there: never the page at `/`, which answers 200 while the server drains. A
+    /// fragment is the client's alone and is not sent.
     static func parse(_ url: String) -> (host: String, port: Int, path: String)? {
-        guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst("http://".count)
-        let authority = rest.prefix { $0 != "/" }
-        let path = rest.dropFirst(authority.count)
+        guard url.lowercased().hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst("http://".count).prefix { $0 != "#" }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        let afterAuthority = rest.dropFirst(authority.count)
+        var path = String(afterAuthority.prefix { $0 != "?" })
+        let query = afterAuthority.dropFirst(path.count)
         var host = Substring(authority)
         var port = 80
         if host.hasPrefix("[") {
@@ -70,7 +105,11 @@ struct Healthcheck: ParsableCommand {
             port = number
             host = host[..<colon]
         }
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
-        return (String(host), port, path == "/" ? "" : String(path))
+        guard !host.isEmpty, !host.contains("@"), (1...65535).contains(port),
+            !(path + query).utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
+        else { return nil }
+        if path.isEmpty { path = "/" }
+        if path.hasSuffix("/") { path += "model" }
+        return (String(host), port, path + query)
     }
 }

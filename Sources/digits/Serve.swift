@@ -177,12 +177,19 @@ struct Serve: ParsableCommand {
     /// subcommand's usage line (`digits serve ...`), not the top command's.
     func validate() throws {
         _ = try resolvedConfiguration()
+        _ = try resolvedLogLevel()
+    }
+
+    /// `--log-level` or `DIGITS_LOG_LEVEL`, checked in `validate()` so a bad one gets serve's usage line.
+    func resolvedLogLevel() throws -> Logger.Level {
+        try Setting.resolve(
+            logLevel, "DIGITS_LOG_LEVEL", default: .info, parse: { Logger.Level(rawValue: $0) },
+            expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
     }
 
     func run() throws {
         let configuration = try resolvedConfiguration()
-        let level = try Setting.resolve(
-            logLevel, "DIGITS_LOG_LEVEL", default: .info, parse: { Logger.Level(rawValue: $0) })
+        let level = try resolvedLogLevel()
         // Batched and in UTC: no system call per access-log line (see BufferedLogOutput).
         let output = BufferedLogOutput()
         defer { output.flush() }

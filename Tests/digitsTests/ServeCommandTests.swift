@@ -62,7 +62,7 @@ struct ServeCommandTests {
             (["--test-images", "missing.npy"], [:], "cannot load the test split for /evaluate: missing.npy"),
             (
                 ["--test-images", "missing.npy"], [:],
-                "missing.npy was looked for in \(CommandRunner.projectFolder.path), since a relative path is read from the folder the server starts in"
+                "missing.npy was looked for in \(CommandRunner.projectFolder.path), since a relative path is read from the folder digits runs in"
             ),
             (["--model", "Tests/DigitCoreTests/Fixtures/keras_expected.json"], [:], "not a known field"),
             ([], ["DIGITS_PORT": "eighty"], "DIGITS_PORT='eighty' is not a valid value for --port"),
@@ -70,6 +70,10 @@ struct ServeCommandTests {
             (["--max-header-bytes", "200"], [:], "give a whole number of at least 256"),
             (["--max-batch", "0"], [:], "Usage: digits serve"),
             ([], ["DIGITS_MEMORY_BUDGET": "half"], "give a size such as 512MiB"),
+            (
+                [], ["DIGITS_LOG_LEVEL": "loud"],
+                "give one of trace, debug, info, notice, warning, error, critical\nUsage: digits serve"
+            ),
             (["--host", "no.such.host.invalid"], [:], "cannot listen on no.such.host.invalid"),
             (
                 ["--model", "data/models/binary/1/model.json", "--model-repository", "data/models"], [:],
@@ -236,6 +240,16 @@ struct HealthcheckCommandTests {
         #expect(fromEnvironment.status == 0)
         #expect(fromEnvironment.standardOutput == "healthy: \(url) answered 200 OK\n")
         let base = "http://127.0.0.1:\(server.port)"
+        // A path ending in / is a base URL (a prefix behind a proxy): its model is checked, a query kept.
+        let withQuery = try CommandRunner.run(["healthcheck", "--url", "HTTP://127.0.0.1:\(server.port)/?probe=1"])
+        #expect(withQuery.standardOutput == "healthy: \(base)/model?probe=1 answered 200 OK\n")
+        let prefixed = try CommandRunner.run(["healthcheck", "--url", base + "/prefix/#fragment"])
+        #expect(prefixed.status == 1)
+        #expect(
+            prefixed.standardOutput.hasPrefix(
+                "unhealthy: \(base)/prefix/model answered 404 Not Found: no resource at /prefix/model; the endpoints are"
+            ),
+            "\(prefixed.standardOutput)")
 
         server.signal(SIGTERM)
         var draining = try CommandRunner.run(["healthcheck", "--url", url])
@@ -244,7 +258,8 @@ struct HealthcheckCommandTests {
             draining = try CommandRunner.run(["healthcheck", "--url", url])
         }
         #expect(draining.status == 1)
-        #expect(draining.standardOutput == "unhealthy: \(url) answered 503 Service Unavailable\n")
+        // The server's reason is on the line: draining, not broken.
+        #expect(draining.standardOutput == "unhealthy: \(url) answered 503 Service Unavailable: status draining\n")
         for given in [base, base + "/"] {
             // A base URL checks /model, so a draining server is unhealthy (the page at / stays 200).
             let fromBase = try CommandRunner.run(["healthcheck", "--url", given])
@@ -263,10 +278,24 @@ struct HealthcheckCommandTests {
                 "unhealthy: \(url): cannot connect to 127.0.0.1:\(server.port): Connection refused"))
     }
 
-    @Test("a URL that is not http:// is a usage error")
+    @Test("a URL that is not http:// is a usage error with healthcheck's own usage line")
     func badURL() throws {
-        let result = try CommandRunner.run(["healthcheck", "--url", "https://example.com/model"])
-        #expect(result.status == 64)
-        #expect(result.standardError.contains("--url must be an http:// URL"))
+        for given in [
+            "localhost:8080", "http://host:99999", "http://:8080", "http://user@host/", "http://host/a b",
+            "ftp://host/",
+        ] {
+            let result = try CommandRunner.run(["healthcheck", "--url", given])
+            #expect(result.status == 64, "\(given)")
+            #expect(
+                result.standardError.contains(
+                    "--url must be an http:// URL such as http://127.0.0.1:8080; got '\(given)'"))
+            #expect(result.standardError.contains("Usage: digits healthcheck"), "\(result.standardError)")
+        }
+        let tls = try CommandRunner.run(["healthcheck", "--url", "https://example.com/model"])
+        #expect(tls.status == 64)
+        #expect(tls.standardError.contains("the check speaks plain HTTP, as the server does, not TLS"))
+        let badPort = try CommandRunner.run(["healthcheck"], environment: ["DIGITS_PORT": "eighty"])
+        #expect(badPort.status == 64)
+        #expect(badPort.standardError.contains("DIGITS_PORT must be a port from 1 to 65535"))
     }
 }

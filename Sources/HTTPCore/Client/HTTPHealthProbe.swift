@@ -2,19 +2,25 @@ import Glibc
 
 /// A one-shot `GET` over a plain socket, for health checks from inside a container that has no curl.
 ///
-/// Deliberately tiny: HTTP only (no TLS), one request with `Connection: close`, the status line read and
-/// the rest ignored, every step bounded by the timeout.
+/// Deliberately tiny: HTTP only (no TLS), one request with `Connection: close`, at most 16 KiB of the
+/// response read (the status line, and the start of the body, which says why a check failed), every step
+/// bounded by the timeout.
 public enum HTTPHealthProbe {
     public struct Result: Sendable, Equatable {
         public let status: Int
         public let reasonPhrase: String
+        /// The body's first bytes, as far as the 16 KiB read reached (an error answer or a model document fits).
+        public let bodyPrefix: [UInt8]
     }
+
+    /// How much of a response the probe reads.
+    static let maximumResponseBytes = 16384
 
     public struct Failure: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Sends `GET path` to `host:port` and returns the response's status.
+    /// Sends `GET path` to `host:port` and returns the response's status and the start of its body.
     public static func get(
         host: String, port: Int, path: String, timeoutSeconds: Double, userAgent: String = "HTTPCore-probe"
     ) throws(Failure) -> Result {
@@ -46,7 +52,7 @@ public enum HTTPHealthProbe {
         }
 
         let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
+            "GET \(path) HTTP/1.1\r\nHost: \(host.contains(":") ? "[\(host)]" : host):\(port)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
                 .utf8)
         var sent = 0
         while sent < request.count {
@@ -62,15 +68,22 @@ public enum HTTPHealthProbe {
 
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
-        while !received.contains(UInt8(ascii: "\n")) && received.count < 4096 {
-            try wait(descriptor, for: Int16(POLLIN), until: deadline, doing: "waiting for the response")
+        // Until the server closes (the request asked it to) or the bound: the status line and the body's start.
+        while received.count < maximumResponseBytes {
+            do throws(Failure) {
+                try wait(descriptor, for: Int16(POLLIN), until: deadline, doing: "waiting for the response")
+            } catch {
+                // The status line is the verdict; a body still arriving when the time is up is left unread.
+                if received.contains(UInt8(ascii: "\n")) { break }
+                throw error
+            }
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count == 0 { break }
             if count < 0 {
                 if errno == EAGAIN || errno == EINTR { continue }
                 throw Failure(description: "reading the response failed: \(String(cString: strerror(errno)))")
             }
-            received += buffer[0..<count]
+            received += buffer[0..<min(count, maximumResponseBytes - received.count)]
         }
         let line = String(
             decoding: received.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
@@ -78,7 +91,10 @@ public enum HTTPHealthProbe {
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let code = Int(parts[1]) else {
             throw Failure(description: "not an HTTP response: '\(line.prefix(80))'")
         }
-        return Result(status: code, reasonPhrase: parts.count > 2 ? String(parts[2]) : "")
+        let headEnd = received.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound ?? received.endIndex
+        return Result(
+            status: code, reasonPhrase: parts.count > 2 ? String(parts[2]) : "", bodyPrefix: Array(received[headEnd...])
+        )
     }
 
     private static func now() -> Double {
