@@ -54,8 +54,8 @@ public final class DigitService: Sendable {
         } catch {
             throw ServiceStartupError(
                 "cannot load the test split for /evaluate: \(error)"
-                    + Self.relativePathHint(configuration.testImagesPath, flag: "--test-images")
-                    + Self.relativePathHint(configuration.testLabelsPath, flag: "--test-labels"))
+                    + FileIO.missingRelativePathHint(configuration.testImagesPath, flag: "--test-images")
+                    + FileIO.missingRelativePathHint(configuration.testLabelsPath, flag: "--test-labels"))
         }
         metrics = ServiceMetrics()
         registry = ModelRegistry(
@@ -166,24 +166,15 @@ public final class DigitService: Sendable {
         repositoryQueue.sync { registry.poll() }
     }
 
-    /// The server that serves this service; `start()` it, then run it until terminated.
-    /// For a relative `path` that does not exist: where it was looked for and how to fix it. The default
-    /// paths (`data/...`) are relative, so a server started from another folder finds nothing.
-    static func relativePathHint(_ path: String, flag: String) -> String {
-        guard !path.hasPrefix("/"), access(path, F_OK) != 0 else { return "" }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let folder = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "the working folder"
-        return
-            "; \(path) was looked for in \(folder), since a relative path is read from the folder the server starts in: start it from the project's top folder, or give \(flag) an absolute path"
-    }
-
+    /// Where a missing relative model path was looked for, and the flag that sets it.
     static func relativePathHint(of source: ModelSource) -> String {
         switch source {
-        case .file(let path): relativePathHint(path, flag: "--model")
-        case .repository(let path): relativePathHint(path, flag: "--model-repository")
+        case .file(let path): FileIO.missingRelativePathHint(path, flag: "--model")
+        case .repository(let path): FileIO.missingRelativePathHint(path, flag: "--model-repository")
         }
     }
 
+    /// The server that serves this service; `start()` it, then run it until terminated.
     public func makeServer(logger: Logger) -> HTTPServer {
         var http = configuration.http
         // Browsers may send and read the inference protocol's binary-tensor header, and read which version

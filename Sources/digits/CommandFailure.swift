@@ -16,3 +16,15 @@ func checkModelName(_ name: String?) throws {
         throw ValidationError("--name must be 1 to 64 letters, digits, '.', '_' or '-'; got '\(name)'")
     }
 }
+
+/// Runs `body`; when it fails and `path` is relative and missing, the error says where it was looked for
+/// and that `flag` sets it (the defaults are relative to the folder digits runs in).
+func withPathHint<Result>(_ path: String, flag: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch {
+        let hint = FileIO.missingRelativePathHint(path, flag: flag)
+        guard !hint.isEmpty else { throw error }
+        throw CommandFailure("\(error)\(hint)")
+    }
+}

@@ -24,7 +24,7 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (model, sha256) = try Model.load(contentsOf: self.model)
+        let (model, sha256) = try withPathHint(self.model, flag: "--model") { try Model.load(contentsOf: self.model) }
         let report = model.evaluate(on: try testData.load(for: model), robustness: true)
         if json {
             print(JSONWriter.pretty(report.json))

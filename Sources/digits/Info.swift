@@ -14,7 +14,7 @@ struct Info: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (model, sha256) = try Model.load(contentsOf: self.model)
+        let (model, sha256) = try withPathHint(self.model, flag: "--model") { try Model.load(contentsOf: self.model) }
         if json {
             print(JSONWriter.pretty(.object(model.document(sha256: sha256))))
             return

@@ -27,13 +27,23 @@ struct TestDataOptions: ParsableArguments {
 
     /// Loads the set and keeps the images of the model's classes, relabelled as class indices.
     func load(for model: Model) throws -> LabelledImages {
-        let classCount = max(digitClassCount, (model.classes.max() ?? 0) + 1)
-        let all = try LabelledImages.load(
-            images: imagesPath ?? DefaultPaths.testImages, labels: labelsPath ?? DefaultPaths.testLabels,
-            classCount: classCount)
-        guard all.pixelsPerImage == model.network.inputSize else {
+        try load(classes: model.classes, pixelsPerImage: model.network.inputSize)
+    }
+
+    /// Loads the set for a model of `classes` that takes `pixelsPerImage` (before it exists, as `train`
+    /// checks its test data before it trains).
+    func load(classes: [Int], pixelsPerImage: Int) throws -> LabelledImages {
+        let classCount = max(digitClassCount, (classes.max() ?? 0) + 1)
+        let images = imagesPath ?? DefaultPaths.testImages
+        let labels = labelsPath ?? DefaultPaths.testLabels
+        let all = try withPathHint(images, flag: "--images") {
+            try withPathHint(labels, flag: "--labels") {
+                try LabelledImages.load(images: images, labels: labels, classCount: classCount)
+            }
+        }
+        guard all.pixelsPerImage == pixelsPerImage else {
             throw CommandFailure(
-                "the images have \(all.pixelsPerImage) pixels each but the model takes \(model.network.inputSize)")
+                "the images have \(all.pixelsPerImage) pixels each but the model takes \(pixelsPerImage)")
         }
         // As the API refuses them: a model given 0-255 answers confidently and wrongly.
         if let index = all.pixels.firstIndex(where: { !(0...1).contains($0) }) {
@@ -44,6 +54,6 @@ struct TestDataOptions: ParsableArguments {
                         ? ": divide 0-255 values by 255 (images / 255.0) and save the file again" : "")
             )
         }
-        return all.keeping(classes: model.classes)
+        return all.keeping(classes: classes)
     }
 }

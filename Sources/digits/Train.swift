@@ -150,8 +150,10 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try Self.checkWritable(output)
-        let imagesBytes = try FileIO.read(trainImages)
-        let labelsBytes = try FileIO.read(trainLabels)
+        let imagesBytes = try withPathHint(trainImages, flag: "--train-images") { try FileIO.read(trainImages) }
+        let labelsBytes = try withPathHint(trainLabels, flag: "--train-labels") { try FileIO.read(trainLabels) }
+        // Read before training, so a missing or wrong test split fails now, not after minutes of it.
+        let testSet = try testData.load(classes: task.classes, pixelsPerImage: Self.input.count)
         let training = try decodeTrainingSet(imagesBytes, labelsBytes).keeping(classes: task.classes)
         guard training.count > 0 else { throw CommandFailure("\(trainLabels): no images of classes \(task.classes)") }
         guard training.pixelsPerImage == Self.input.count else {
@@ -180,7 +182,7 @@ struct Train: ParsableCommand {
 
         var model = Model(
             name: name ?? task.rawValue, classes: task.classes, inputShape: [20, 20], network: trainer.network)
-        let report = model.evaluate(on: try testData.load(for: model))
+        let report = model.evaluate(on: testSet)
         model.provenance = provenance(
             options: options, imagesBytes: imagesBytes, labelsBytes: labelsBytes, samples: training.count,
             report: report)
@@ -279,8 +281,14 @@ func lastPathComponent(_ path: String) -> String {
 
 extension Train {
     /// Fails at once when the model file could not be written, rather than after minutes of training: its
-    /// folder must exist and take new files.
+    /// folder must exist and take new files, and the path must not name a folder.
     static func checkWritable(_ output: String) throws {
+        var info = stat()
+        if output.hasSuffix("/") || (stat(output, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR) {
+            throw CommandFailure(
+                "cannot write the model file \(output): it is a folder; give --output a file name such as \(output.hasSuffix("/") ? output : output + "/")model.json (nothing was trained)"
+            )
+        }
         let folder = output.contains("/") ? String(output[..<output.lastIndex(of: "/")!]) : "."
         let checked = folder.isEmpty ? "/" : folder
         guard access(checked, W_OK) == 0 else {

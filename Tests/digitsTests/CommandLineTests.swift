@@ -232,6 +232,33 @@ struct CommandLineTests {
             train.standardError.contains("cannot write the model file /nonexistent/model.json"),
             "\(train.standardError)")
         #expect(train.standardError.contains("nothing was trained"))
+        for folder in [NSTemporaryDirectory(), "/tmp/"] {
+            let intoFolder = try CommandRunner.run(["train", "--task", "binary", "--output", folder])
+            #expect(intoFolder.status == 1)
+            #expect(
+                intoFolder.standardError.contains("it is a folder; give --output a file name"),
+                "\(intoFolder.standardError)")
+        }
+        // A missing relative path says where it was looked for and which flag sets it, in every command,
+        // and train reads its test split before it trains.
+        let project = CommandRunner.projectFolder.path
+        for (arguments, flag) in [
+            (["train", "--task", "binary", "--images", "missing-test.npy", "--output", "/tmp/x.json"], "--images"),
+            (
+                ["train", "--task", "binary", "--train-images", "missing-train.npy", "--output", "/tmp/x.json"],
+                "--train-images"
+            ),
+            (["evaluate", "--model", "missing/model.json"], "--model"),
+            (["info", "--model", "missing/model.json"], "--model"),
+            (["predict", "--model-repository", "missing-models", "data/examples/seven.png"], "--model-repository"),
+        ] {
+            let result = try CommandRunner.run(arguments)
+            #expect(result.status == 1, "\(arguments)")
+            #expect(
+                result.standardError.contains(
+                    "was looked for in \(project), since a relative path is read from the folder digits runs in: run it from the project's top folder, or give \(flag) an absolute path"
+                ), "\(result.standardError)")
+        }
         // --activation lists only the hidden activations, and refuses softmax as a value.
         let softmax = try CommandRunner.run(["train", "--activation", "softmax", "--output", "/tmp/x.json"])
         #expect(softmax.status == 64)

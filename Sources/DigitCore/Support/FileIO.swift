@@ -42,6 +42,17 @@ public enum FileSizeError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Foundation's `Data(contentsOf:)` reports failures as Cocoa errors whose text varies by platform;
 /// these helpers give the user the errno message ("No such file or directory") and the path.
 public enum FileIO {
+    /// For a relative `path` that does not exist: where it was looked for and which `flag` sets it, to
+    /// append to the error; empty otherwise. The default paths (`data/...`) are relative, so digits started
+    /// from another folder finds nothing, and "No such file or directory" alone does not say why.
+    public static func missingRelativePathHint(_ path: String, flag: String) -> String {
+        guard !path.hasPrefix("/"), access(path, F_OK) != 0 else { return "" }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let folder = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "the working folder"
+        return
+            "; \(path) was looked for in \(folder), since a relative path is read from the folder digits runs in: run it from the project's top folder, or give \(flag) an absolute path"
+    }
+
     /// Reads a whole file into memory, at most `maxBytes` of it (a larger file is refused).
     ///
     /// With `regularFileOnly`, the file is opened without blocking and must be a regular file: for files
