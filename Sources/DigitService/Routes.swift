@@ -13,7 +13,7 @@ extension DigitService {
     func makeRouter() -> Router {
         var router = Router()
         router.notFoundHint =
-            "the endpoints are POST /predict and /predict/batch, GET /evaluate, GET /model (the health check), GET /models and /models/{name}/..., the Open Inference Protocol under /v2 (/v2/health/live, /v2/health/ready, /v2/models/{name}/infer), GET /metrics and the page at /; openapi.yaml describes them all"
+            "the endpoints are POST /predict and /predict/batch, GET /evaluate, GET /model (the health check), GET /models and /models/{name}/..., the Open Inference Protocol under /v2 (/v2/health/live, /v2/health/ready, /v2/models/{name}/infer, /v2/repository/...), GET /metrics and the page at /; GET /openapi.yaml describes them all"
         // A picture costs more to decode than JSON to read (milliseconds for a photo), so it leaves the loop.
         let single = HandlerExecution.inlineUnlessContentType(prefix: "image/")
         router.post("/predict", execution: single) { [self] request in try predict(request, on: try defaultModel()) }

@@ -5,12 +5,6 @@ import JSON
 /// Where they are written is the route group's choice: `{"error": {"code", "message"}}` for the service's
 /// own routes, `{"error": "..."}` for the inference protocol's (``HTTPErrorFormat/inferenceProtocol``).
 extension HTTPError {
-    /// Text from the request, as an error message quotes it: at most 64 characters, so that a megabyte of
-    /// key or header comes back as a hint, not a copy.
-    static func echo(_ text: String) -> String {
-        text.count <= 64 ? text : text.prefix(61) + "..."
-    }
-
     /// 400: the body is not JSON.
     static func invalidJSON(_ message: String) -> HTTPError {
         HTTPError(status: .badRequest, code: "invalid_json", message: message)

@@ -51,9 +51,11 @@ struct Predict: ParsableCommand {
             path = model
         } else {
             let repository = modelRepository ?? ServiceConfiguration.bundledRepositoryPath
-            path = try ModelSource.highestVersionFile(of: modelName ?? "binary", inRepository: repository).path
+            path = try withPathHint(repository, flag: "--model-repository") {
+                try ModelSource.highestVersionFile(of: modelName ?? "binary", inRepository: repository).path
+            }
         }
-        let (model, _) = try Model.load(contentsOf: path)
+        let (model, _) = try withPathHint(path, flag: "--model") { try Model.load(contentsOf: path) }
         let side = DigitImagePreparation.side
         guard model.inputShape == [side, side] else {
             throw CommandFailure(
@@ -61,6 +63,12 @@ struct Predict: ParsableCommand {
             )
         }
         let limits = ImageLimits(maxSide: maxImageSide)
+        if !json && model.classes.count == 2 {
+            // A 7 read by the binary model comes back as 0 or 1: say so once, beside the answers.
+            Self.standardError(
+                "digits predict: model '\(model.name)' tells only \(model.classes[0]) and \(model.classes[1]) apart; --model-name ten-class reads every digit\n"
+            )
+        }
         var answers: [JSONValue] = []
         var failures = 0
         for file in files {

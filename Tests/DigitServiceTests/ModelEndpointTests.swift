@@ -71,7 +71,15 @@ struct ModelEndpointTests {
         #expect(guessed.status == 404)
         #expect(
             guessed.errorMessage.contains("GET /model (the health check)")
-                && guessed.errorMessage.contains("/v2/health/live"), "a 404 names the endpoints that exist")
+                && guessed.errorMessage.contains("/v2/health/live")
+                && guessed.errorMessage.contains("GET /openapi.yaml describes them all"),
+            "a 404 names the endpoints that exist")
+        // The path is quoted, not copied: a long one comes back cut.
+        let long = try await harness.request("GET", "/" + String(repeating: "x", count: 5000))
+        #expect(
+            long.status == 404
+                && long.errorMessage.hasPrefix("no resource at /\(String(repeating: "x", count: 60))...;"))
+        #expect(long.errorMessage.count < 1000, "\(long.errorMessage.count)")
         let wrongMethod = try await harness.request("GET", "/predict")
         #expect(wrongMethod.status == 405 && wrongMethod.errorCode == "method_not_allowed")
         #expect(wrongMethod.header("Allow") == "OPTIONS, POST")

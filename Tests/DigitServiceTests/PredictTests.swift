@@ -71,6 +71,13 @@ struct PredictTests {
         #expect(name.errorMessage.contains("--data @data/examples/one.json"))
         let broken = try await harness.request("POST", "/predict", body: Data("{\"pixels\": [0.5,".utf8))
         #expect(broken.status == 400 && !broken.errorMessage.contains("file name"), "\(broken.errorMessage)")
+        let version = try await harness.request("POST", "/predict", body: Data("1.5.2".utf8))
+        #expect(version.status == 400 && !version.errorMessage.contains("file name"), "\(version.errorMessage)")
+        // A name too long to quote whole is not written, cut, into the command.
+        let long = String(repeating: "folder/", count: 12) + "image.json"
+        let longName = try await harness.request("POST", "/predict", body: Data(long.utf8))
+        #expect(longName.errorMessage.contains("looks like a file name"), "\(longName.errorMessage)")
+        #expect(longName.errorMessage.contains("(--data @FILE)") && !longName.errorMessage.contains("@folder"))
     }
 
     @Test("an MNIST image as it comes (784 pixels, 28 rows) is refused with what to do instead")
@@ -91,6 +98,19 @@ struct PredictTests {
         ]
         let infer = try await harness.post("/v2/models/binary/infer", json: tensor)
         #expect(infer.status == 400 && String(decoding: infer.body, as: UTF8.self).contains("28x28 is an MNIST image"))
+        // Without the batch dimension: an MNIST shape gets the same hint, a right one the missing dimension.
+        for (shape, hint) in [
+            ([784], "28x28 is an MNIST image"), ([28, 28], "28x28 is an MNIST image"),
+            ([400], "the first dimension counts the images: [1, 400] for one"),
+            ([20, 20], "the first dimension counts the images: [1, 20, 20] for one"),
+        ] {
+            let unbatched: [String: Any] = [
+                "inputs": [["name": "pixels", "datatype": "FP32", "shape": shape, "data": [0.0]]]
+            ]
+            let answer = try await harness.post("/v2/models/binary/infer", json: unbatched)
+            let text = String(decoding: answer.body, as: UTF8.self)
+            #expect(answer.status == 400 && text.contains(hint), "\(shape): \(text)")
+        }
         let other = try await harness.post("/predict", json: ["pixels": Array(repeating: 0.0, count: 399)])
         #expect(other.status == 422 && !other.errorMessage.contains("MNIST"))
     }

@@ -52,6 +52,10 @@ struct PredictCommandTests {
         #expect(result.standardError.contains("no-such-file.png: open failed: No such file or directory"))
         #expect(result.standardError.contains("all-paper.png: no ink found"))
         #expect(result.standardError.contains("README.md: not a PNG, JPEG, binary PGM, .npy or JSON file"))
+        // The default model is the binary one, and its answers say it knows only two digits.
+        #expect(
+            result.standardError.contains(
+                "model 'binary' tells only 0 and 1 apart; --model-name ten-class reads every digit"))
     }
 
     @Test("refusals of the options name the fix")

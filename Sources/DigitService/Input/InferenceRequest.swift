@@ -127,7 +127,9 @@ struct InferenceRequest {
         guard imageShape == [input.pixelCount] || imageShape == [input.rows, input.columns], shape[0] >= 1 else {
             throw shapeField.error(
                 "must be [N, \(input.pixelCount)] or [N, \(input.rows), \(input.columns)] with N at least 1; got \(shape)"
-                    + ImageInput.mnistHint(imageShape.last ?? 0))
+                    + (shape == [input.pixelCount] || shape == [input.rows, input.columns]
+                        ? " (the first dimension counts the images: [1, \(shape.map(String.init).joined(separator: ", "))] for one)"
+                        : ImageInput.mnistHint(shape.last ?? 0)))
         }
         return TensorDescription(field: tensor, datatype: datatype, shape: shape)
     }

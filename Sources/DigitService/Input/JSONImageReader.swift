@@ -48,16 +48,19 @@ struct JSONImageReader: Sendable {
     }
 
     /// For a body that is a file's name rather than its contents (`curl --data one.json`, without the
-    /// `@` that makes curl send the file): the fix.
+    /// `@` that makes curl send the file): the fix. A name has a letter after its last dot (`1.5.2` is not
+    /// one); a name too long to quote whole is not written into the command.
     static func fileNameHint(_ body: some Collection<UInt8>) -> String {
         let text = String(decoding: body.prefix(256), as: UTF8.self)
         let looksLikeName =
             body.count <= 256 && text.contains(".")
             && text.allSatisfy { $0.isLetter || $0.isNumber || "._-/~".contains($0) }
+            && text.split(separator: ".").last?.contains(where: \.isLetter) == true
         guard looksLikeName, let first = text.first, first.isLetter || first.isNumber || "./~_".contains(first)
         else { return "" }
+        let quoted = HTTPError.echo(text)
         return
-            "; the body is '\(HTTPError.echo(text))', which looks like a file name: curl sends a file's contents with an @ (--data @\(HTTPError.echo(text)))"
+            "; the body is '\(quoted)', which looks like a file name: curl sends a file's contents with an @ (--data @\(quoted == text ? text : "FILE"))"
     }
 
     /// `application/json`, with an optional `charset=utf-8` parameter (JSON is UTF-8 by definition, RFC 8259).

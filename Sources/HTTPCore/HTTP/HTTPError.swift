@@ -20,6 +20,12 @@ public struct HTTPError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
+
+    /// Text from the request, as an error message quotes it: at most 64 characters, so that a megabyte of
+    /// target, key or header comes back as a hint, not a copy.
+    public static func echo(_ text: some StringProtocol) -> String {
+        text.count <= 64 ? String(text) : String(text.prefix(61)) + "..."
+    }
 }
 
 /// How a group of routes writes its errors: a property of the routes (``Router/group(_:errorFormat:_:)``),

@@ -128,7 +128,7 @@ public struct Router: HTTPResponder {
         guard case .route(let index) = request.match, routes.indices.contains(index) else {
             throw HTTPError(
                 status: .notFound, code: "not_found",
-                message: "no resource at \(request.path)" + (notFoundHint.map { "; \($0)" } ?? ""))
+                message: "no resource at \(HTTPError.echo(request.path))" + (notFoundHint.map { "; \($0)" } ?? ""))
         }
         let route = routes[index]
         let method = request.method == "HEAD" ? "GET" : request.method
