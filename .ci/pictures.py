@@ -42,7 +42,7 @@ SIDE, INK_THRESHOLD, SPECK_FRACTION = 20, 0.5, 0.02
 TEST_IMAGES = np.load("data/digits-test-X.npy")
 TEST_LABELS = np.load("data/digits-test-y.npy")
 DIGITS = [int(np.nonzero(TEST_LABELS == label)[0][0]) for label in range(10)]
-# Tolerances (README, "Pictures"): the server and this reference decode with the same libraries and
+# Tolerances (docs/api.md, "Pictures: PNG, JPEG and PGM"): the server and this reference decode with the same libraries and
 # compute the same steps, so they agree to float rounding (about 1e-7); the margin leaves room for a
 # JPEG decoder of another version in Pillow's wheel.
 MAX_DIFFERENCE, MEAN_DIFFERENCE = 0.01, 0.001

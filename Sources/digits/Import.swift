@@ -10,9 +10,9 @@ struct Import: ParsableCommand {
             Wn is the kernel and bn the bias of the n-th layer with weights, in order: a Dense kernel of shape \
             (inputs, units), a Conv2D kernel of shape (rows, columns, input channels, filters). Without \
             --layers every layer is Dense; a CNN names its layers, the output included, as in \
-            `--layers conv16,pool,conv32,pool,dense64,dense10` (pooling and dropout have no weights). The \
-            docs/models.md shows the lines that export them from a Keras model. The result is validated exactly as \
-            a model file is when it is loaded.
+            `--layers conv16,pool,conv32,pool,dense64,dense10` (pooling and dropout have no weights). \
+            docs/models.md shows the lines that export them from a Keras model. The result is validated exactly \
+            as a model file is when it is loaded.
             """
     )
 

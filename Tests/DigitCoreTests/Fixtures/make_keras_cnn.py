@@ -4,7 +4,7 @@ Run with tensorflow-cpu from PyPI (made with 2.21.0) from the project's root:
     python Tests/DigitCoreTests/Fixtures/make_keras_cnn.py
 
 Writes, beside this script:
-  keras_cnn.npz                W1, b1, ... exactly as the README's export snippet saves them
+  keras_cnn.npz                W1, b1, ... exactly as docs/models.md's export snippet saves them
                                (Conv2D kernels in Keras's HWIO order, Dense kernels (inputs, units))
   keras_cnn_digits.npy         (12, 400) float32: test digits, row-major 20x20, 0 = paper
   keras_cnn_probabilities.npy  (12, 10) float32: Keras's own softmax outputs for them
@@ -40,7 +40,7 @@ model = tf.keras.Sequential([
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(train_x, train_y, epochs=3, batch_size=32, verbose=0)
 
-# The README's export: every layer with weights, in order, as W1, b1, W2, b2, ...
+# docs/models.md's export: every layer with weights, in order, as W1, b1, W2, b2, ...
 weights = {}
 for layer in model.layers:
     if layer.get_weights():
