@@ -15,46 +15,51 @@ struct Healthcheck: ParsableCommand {
     )
     var url: String?
 
-    @Option(help: "Seconds to wait for the answer.")
-    var timeout: Double = 3
+    @Option(help: "Seconds to wait for the answer: less than the container's check allows (3 s in the Dockerfile).")
+    var timeout: Double = 2
 
     /// The URL to check: `--url`, or this machine's server on `DIGITS_PORT`.
-    var checkedURL: String {
-        url ?? "http://127.0.0.1:\(getenv("DIGITS_PORT").map { String(cString: $0) } ?? "8080")"
+    func checkedURL() throws -> HealthCheckURL {
+        if let url {
+            guard let parsed = HealthCheckURL(url) else {
+                let tls =
+                    url.lowercased().hasPrefix("https://")
+                    ? " (the check speaks plain HTTP, as the server does, not TLS)" : ""
+                throw ValidationError(
+                    "--url must be an http:// URL such as http://127.0.0.1:8080\(tls); got '\(HTTPHealthProbe.printable(url, limit: 200))'"
+                )
+            }
+            return parsed
+        }
+        let text = getenv("DIGITS_PORT").map { String(cString: $0) } ?? "8080"
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw ValidationError(
+                "the environment variable DIGITS_PORT='\(HTTPHealthProbe.printable(text, limit: 64))' is not a port: give a whole number from 1 to 65535, or --url"
+            )
+        }
+        return HealthCheckURL("http://127.0.0.1:\(port)")!
     }
 
     func validate() throws {
         guard timeout > 0, timeout.isFinite else {
             throw ValidationError("--timeout must be a positive number of seconds")
         }
-        guard Self.parse(checkedURL) != nil else {
-            if url == nil {
-                throw ValidationError(
-                    "the default URL \(checkedURL) is not valid: DIGITS_PORT must be a port from 1 to 65535")
-            }
-            let tls =
-                checkedURL.lowercased().hasPrefix("https://")
-                ? " (the check speaks plain HTTP, as the server does, not TLS)" : ""
-            throw ValidationError(
-                "--url must be an http:// URL such as http://127.0.0.1:8080\(tls); got '\(checkedURL)'")
-        }
+        _ = try checkedURL()
     }
 
     func run() throws {
-        guard let (host, port, path) = Self.parse(checkedURL) else { throw ExitCode.validationFailure }
-        let target = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(path)"
+        let url = try checkedURL()
         do {
-            let result = try HTTPHealthProbe.get(
-                host: host, port: port, path: path, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
+            let result = try HTTPHealthProbe.get(url, timeoutSeconds: timeout, userAgent: "digits-healthcheck")
             if result.status == 200 {
-                print("healthy: \(target) answered \(result.status) \(result.reasonPhrase)")
+                print("healthy: \(url) answered \(result.status) \(result.reasonPhrase)")
             } else {
                 let reason = Self.failureReason(in: result.bodyPrefix).map { ": \($0)" } ?? ""
-                print("unhealthy: \(target) answered \(result.status) \(result.reasonPhrase)\(reason)")
+                print("unhealthy: \(url) answered \(result.status) \(result.reasonPhrase)\(reason)")
                 throw ExitCode.failure
             }
         } catch let failure as HTTPHealthProbe.Failure {
-            print("unhealthy: \(target): \(failure)")
+            print("unhealthy: \(url): \(HTTPHealthProbe.printable(failure.description, limit: 300))")
             throw ExitCode.failure
         }
     }
@@ -73,43 +78,6 @@ struct Healthcheck: ParsableCommand {
         } else {
             return nil
         }
-        let line = String(reason.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
-        return line.count > 300 ? String(line.prefix(300)) + "..." : line
-    }
-
-    /// `http://host[:port][/path][?query]`, with `[v6]` hosts, into what to ask for. A URL whose path is
-    /// empty or ends in `/` is a base URL (the server's, or its prefix behind a proxy), and its health check
-    /// `model` is asked for there: never the page at `/`, which answers 200 while the server drains. A
-    /// fragment is the client's alone and is not sent.
-    static func parse(_ url: String) -> (host: String, port: Int, path: String)? {
-        guard url.lowercased().hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst("http://".count).prefix { $0 != "#" }
-        let authority = rest.prefix { $0 != "/" && $0 != "?" }
-        let afterAuthority = rest.dropFirst(authority.count)
-        var path = String(afterAuthority.prefix { $0 != "?" })
-        let query = afterAuthority.dropFirst(path.count)
-        var host = Substring(authority)
-        var port = 80
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let after = host[host.index(after: close)...]
-            if after.hasPrefix(":") {
-                guard let number = Int(after.dropFirst()) else { return nil }
-                port = number
-            } else if !after.isEmpty {
-                return nil
-            }
-            host = host[host.index(after: host.startIndex)..<close]
-        } else if let colon = host.lastIndex(of: ":") {
-            guard let number = Int(host[host.index(after: colon)...]) else { return nil }
-            port = number
-            host = host[..<colon]
-        }
-        guard !host.isEmpty, !host.contains("@"), (1...65535).contains(port),
-            !(path + query).utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
-        else { return nil }
-        if path.isEmpty { path = "/" }
-        if path.hasSuffix("/") { path += "model" }
-        return (String(host), port, path + query)
+        return HTTPHealthProbe.printable(reason, limit: 300)
     }
 }

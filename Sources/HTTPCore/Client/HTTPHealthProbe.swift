@@ -2,14 +2,17 @@ import Glibc
 
 /// A one-shot `GET` over a plain socket, for health checks from inside a container that has no curl.
 ///
-/// Deliberately tiny: HTTP only (no TLS), one request with `Connection: close`, at most 16 KiB of the
-/// response read (the status line, and the start of the body, which says why a check failed), every step
-/// bounded by the timeout.
+/// Deliberately tiny: HTTP only (no TLS), one request with `Connection: close`, every step bounded by the
+/// timeout. It reads the head, and for an answer other than 200 the body as far as its `Content-Length`
+/// (at most 16 KiB in all), which says why the check failed; it does not wait for a close that a server
+/// keeping the connection open would never send.
 public enum HTTPHealthProbe {
     public struct Result: Sendable, Equatable {
         public let status: Int
+        /// The status line's reason phrase, made printable (``printable(_:limit:)``), at most 100 characters.
         public let reasonPhrase: String
-        /// The body's first bytes, as far as the 16 KiB read reached (an error answer or a model document fits).
+        /// The body's first bytes, as far as the 16 KiB read reached (an error answer or a model document
+        /// fits); empty for a 200.
         public let bodyPrefix: [UInt8]
     }
 
@@ -20,10 +23,25 @@ public enum HTTPHealthProbe {
         public let description: String
     }
 
-    /// Sends `GET path` to `host:port` and returns the response's status and the start of its body.
+    /// Text from a server, fit for one line of a log: control, format and line-separator characters
+    /// become spaces (no escape sequence or NUL reaches a terminal or a container's log), cut to `limit`.
+    public static func printable(_ text: some StringProtocol, limit: Int) -> String {
+        let line = String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    switch scalar.properties.generalCategory {
+                    case .control, .format, .lineSeparator, .paragraphSeparator: " "
+                    default: scalar
+                    }
+                }))
+        return line.count > limit ? String(line.prefix(limit - 3)) + "..." : line
+    }
+
+    /// Sends `GET` for `url` and returns the response's status and the start of its body.
     public static func get(
-        host: String, port: Int, path: String, timeoutSeconds: Double, userAgent: String = "HTTPCore-probe"
+        _ url: HealthCheckURL, timeoutSeconds: Double, userAgent: String = "HTTPCore-probe"
     ) throws(Failure) -> Result {
+        let (host, port) = (url.host, url.port)
         let deadline = now() + timeoutSeconds
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -52,7 +70,7 @@ public enum HTTPHealthProbe {
         }
 
         let request = Array(
-            "GET \(path) HTTP/1.1\r\nHost: \(host.contains(":") ? "[\(host)]" : host):\(port)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
+            "GET \(url.target) HTTP/1.1\r\nHost: \(url.hostField)\r\nUser-Agent: \(userAgent)\r\nConnection: close\r\n\r\n"
                 .utf8)
         var sent = 0
         while sent < request.count {
@@ -68,8 +86,7 @@ public enum HTTPHealthProbe {
 
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1024)
-        // Until the server closes (the request asked it to) or the bound: the status line and the body's start.
-        while received.count < maximumResponseBytes {
+        while received.count < maximumResponseBytes && !isComplete(received) {
             do throws(Failure) {
                 try wait(descriptor, for: Int16(POLLIN), until: deadline, doing: "waiting for the response")
             } catch {
@@ -87,14 +104,29 @@ public enum HTTPHealthProbe {
         }
         let line = String(
             decoding: received.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let parts = line.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let code = Int(parts[1]) else {
-            throw Failure(description: "not an HTTP response: '\(line.prefix(80))'")
+        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        // status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ] (RFC 9112 §4).
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].utf8.count == 3,
+            parts[1].utf8.allSatisfy(HTTPSyntax.isDigit), let code = Int(parts[1])
+        else {
+            throw Failure(description: "not an HTTP response: '\(printable(line, limit: 80))'")
         }
         let headEnd = received.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound ?? received.endIndex
         return Result(
-            status: code, reasonPhrase: parts.count > 2 ? String(parts[2]) : "", bodyPrefix: Array(received[headEnd...])
-        )
+            status: code, reasonPhrase: parts.count > 2 ? printable(parts[2], limit: 100) : "",
+            bodyPrefix: code == 200 ? [] : Array(received[headEnd...]))
+    }
+
+    /// Whether `received` holds all the probe reads: the head of a 200, or the head and as much body as
+    /// its `Content-Length` says of any other answer. Without a length, the body ends at the close.
+    static func isComplete(_ received: [UInt8]) -> Bool {
+        guard let headEnd = received.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound else { return false }
+        if received.starts(with: "HTTP/1.1 200 ".utf8) || received.starts(with: "HTTP/1.0 200 ".utf8) { return true }
+        let head = String(decoding: received[..<headEnd], as: UTF8.self).lowercased()
+        guard let field = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(field.dropFirst("content-length:".count).trimmingHTTPWhitespace())
+        else { return false }
+        return received.count - headEnd >= length
     }
 
     private static func now() -> Double {
