@@ -22,6 +22,10 @@ func checkModelName(_ name: String?) throws {
 func withPathHint<Result>(_ path: String, flag: String, _ body: () throws -> Result) throws -> Result {
     do {
         return try body()
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as ExitCode {
+        throw error
     } catch {
         let hint = FileIO.missingRelativePathHint(path, flag: flag)
         guard !hint.isEmpty else { throw error }

@@ -55,7 +55,9 @@ struct Predict: ParsableCommand {
                 try ModelSource.highestVersionFile(of: modelName ?? "binary", inRepository: repository).path
             }
         }
-        let (model, _) = try withPathHint(path, flag: "--model") { try Model.load(contentsOf: path) }
+        let (model, _) = try withPathHint(path, flag: model == nil ? "--model-repository" : "--model") {
+            try Model.load(contentsOf: path)
+        }
         let side = DigitImagePreparation.side
         guard model.inputShape == [side, side] else {
             throw CommandFailure(
@@ -64,9 +66,14 @@ struct Predict: ParsableCommand {
         }
         let limits = ImageLimits(maxSide: maxImageSide)
         if !json && model.classes.count == 2 {
-            // A 7 read by the binary model comes back as 0 or 1: say so once, beside the answers.
+            // A 7 read by the binary model comes back as 0 or 1: say so once, beside the answers, and name
+            // the model that reads every digit where the repository has it.
+            let repository = modelRepository ?? ServiceConfiguration.bundledRepositoryPath
+            let tenClass =
+                self.model == nil && access(repository + "/ten-class", F_OK) == 0
+                ? "; --model-name ten-class reads every digit" : ""
             Self.standardError(
-                "digits predict: model '\(model.name)' tells only \(model.classes[0]) and \(model.classes[1]) apart; --model-name ten-class reads every digit\n"
+                "digits predict: model '\(model.name)' tells only \(model.classes[0]) and \(model.classes[1]) apart\(tenClass)\n"
             )
         }
         var answers: [JSONValue] = []

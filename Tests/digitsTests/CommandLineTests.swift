@@ -232,7 +232,7 @@ struct CommandLineTests {
             train.standardError.contains("cannot write the model file /nonexistent/model.json"),
             "\(train.standardError)")
         #expect(train.standardError.contains("nothing was trained"))
-        for folder in [NSTemporaryDirectory(), "/tmp/"] {
+        for folder in [NSTemporaryDirectory(), "/tmp/", "/tmp", "."] {
             let intoFolder = try CommandRunner.run(["train", "--task", "binary", "--output", folder])
             #expect(intoFolder.status == 1)
             #expect(
@@ -240,12 +240,14 @@ struct CommandLineTests {
                 "\(intoFolder.standardError)")
         }
         // A missing relative path says where it was looked for and which flag sets it, in every command,
-        // and train reads its test split before it trains.
-        let project = CommandRunner.projectFolder.path
+        // and train reads its test split before it trains (no epoch is shown).
+        let project = CommandRunner.projectFolder.resolvingSymlinksInPath().path
+        let output = CommandRunner.temporaryPath(".json")
+        defer { try? FileManager.default.removeItem(atPath: output) }
         for (arguments, flag) in [
-            (["train", "--task", "binary", "--images", "missing-test.npy", "--output", "/tmp/x.json"], "--images"),
+            (["train", "--task", "binary", "--images", "missing-test.npy", "--output", output], "--images"),
             (
-                ["train", "--task", "binary", "--train-images", "missing-train.npy", "--output", "/tmp/x.json"],
+                ["train", "--task", "binary", "--train-images", "missing-train.npy", "--output", output],
                 "--train-images"
             ),
             (["evaluate", "--model", "missing/model.json"], "--model"),
@@ -258,7 +260,12 @@ struct CommandLineTests {
                 result.standardError.contains(
                     "was looked for in \(project), since a relative path is read from the folder digits runs in: run it from the project's top folder, or give \(flag) an absolute path"
                 ), "\(result.standardError)")
+            #expect(!result.standardOutput.contains("epoch"), "\(arguments): trained before it failed")
         }
+        #expect(!FileManager.default.fileExists(atPath: output))
+        // A file that is there but is not a model gets no such hint.
+        let notModel = try CommandRunner.run(["info", "--model", "README.md"])
+        #expect(notModel.status == 1 && !notModel.standardError.contains("was looked for"), "\(notModel.standardError)")
         // --activation lists only the hidden activations, and refuses softmax as a value.
         let softmax = try CommandRunner.run(["train", "--activation", "softmax", "--output", "/tmp/x.json"])
         #expect(softmax.status == 64)

@@ -46,7 +46,9 @@ public enum FileIO {
     /// append to the error; empty otherwise. The default paths (`data/...`) are relative, so digits started
     /// from another folder finds nothing, and "No such file or directory" alone does not say why.
     public static func missingRelativePathHint(_ path: String, flag: String) -> String {
-        guard !path.hasPrefix("/"), access(path, F_OK) != 0 else { return "" }
+        // Only for a path that is not there (not one that is there but unreadable, or too long).
+        guard !path.isEmpty, !path.hasPrefix("/"), access(path, F_OK) != 0, errno == ENOENT || errno == ENOTDIR
+        else { return "" }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let folder = getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "the working folder"
         return
