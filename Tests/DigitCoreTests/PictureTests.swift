@@ -345,6 +345,13 @@ struct PictureTests {
         // Spaces inside the type make it none taken, as they do for the server's choice of thread.
         #expect(ImageFormat(mediaType: "image /png") == nil)
         #expect(ImageFormat(mediaType: "image/png\t") == .png)
+        #expect(ImageFormat(mediaType: "IMAGE/X-Portable-Anymap") == .pgm)
+        #expect(ImageFormat(mediaType: "image/png" + String(repeating: " ", count: 80) + "x") == nil)
+        for other in [
+            "application/json", "", " ", ";", "image/", "image", "imagé/png", "image/pngx", "text/plain; image/png",
+        ] {
+            #expect(ImageFormat(mediaType: other) == nil, "\(other)")
+        }
         #expect(ImageFormat(sniffing: PictureFixtures.bytes("digit35-quality75.jpg")) == .jpeg)
         #expect(ImageFormat(sniffing: PictureFixtures.bytes("digit35-mnist28.pgm")) == .pgm)
         #expect(ImageFormat(sniffing: [0x89, 0x50]) == nil)

@@ -16,12 +16,25 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 
     /// The format of a declared media type (its parameters ignored, letter case too); `image/jpg`, a common
     /// misspelling, and `image/pjpeg`, an old browser's progressive JPEG, are JPEG.
+    ///
+    /// Every `POST /predict` asks this of its `Content-Type`, nearly always `application/json`, so it works
+    /// on the UTF-8 bytes and gives up at the first byte that is not `image/`: the generic reversed-slice
+    /// version it replaces cost 77,000 instructions a request, 40 % of a whole prediction.
     public init?(mediaType: String) {
+        let bytes = Array(mediaType.utf8)
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+        let lowercased: (UInt8) -> UInt8 = { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
         // Spaces and tabs around the type are dropped; inside it ("image /png") they make it no type taken,
         // as they do for the server's choice of thread (`Content-Type` beginning with `image/`).
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        let type = mediaType.prefix { $0 != ";" }.drop(while: isSpace).reversed().drop(while: isSpace).reversed()
-        switch String(type).lowercased() {
+        var start = 0
+        var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+        while start < end && isSpace(bytes[start]) { start += 1 }
+        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        let prefix = "image/".utf8
+        guard end - start >= prefix.count, zip(bytes[start...], prefix).allSatisfy({ lowercased($0) == $1 })
+        else { return nil }
+        // ASCII letters in lower case; other bytes as they are, so no non-ASCII type can match.
+        switch String(decoding: bytes[start..<end].map(lowercased), as: UTF8.self) {
         case "image/png": self = .png
         case "image/jpeg", "image/jpg", "image/pjpeg": self = .jpeg
         case "image/x-portable-graymap", "image/x-portable-anymap": self = .pgm

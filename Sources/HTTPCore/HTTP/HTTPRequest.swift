@@ -52,7 +52,9 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The query string after `?`, if any.
     public var query: String? {
-        target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
+        // By byte, not by Character: asked of every prediction's target, where a grapheme walk cost 3,000
+        // instructions.
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[target.index(after: $0)...]) }
     }
 
     /// The value of the first `name=value` pair of the query named `name` (`""` for a bare `name`), as sent:
