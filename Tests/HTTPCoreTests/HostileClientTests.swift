@@ -110,6 +110,33 @@ struct HostileClientTests {
         expectQuiescent(server, observer)
     }
 
+    @Test(
+        "answers written together after a batch of events: 40 connections on one loop, with pipelined and closing requests waiting at once, all answered in order"
+    )
+    func answersWrittenAfterTheBatch() throws {
+        let (server, observer) = try hostileServer { $0.eventLoops = 1 }
+        defer { server.stop() }
+        // More connections than the loop lets wait for their writes (16), each with three requests, the
+        // last of them closing on every other connection; everything sent before anything is read.
+        let clients = try (0..<40).map { _ in try TestClient(port: server.port, timeoutSeconds: 30) }
+        for (index, client) in clients.enumerated() {
+            var requests = ""
+            for request in 0..<3 {
+                let closing = index % 2 == 1 && request == 2 ? "Connection: close\r\n" : ""
+                requests += "GET /n/\(index * 10 + request) HTTP/1.1\r\nHost: x\r\n\(closing)\r\n"
+            }
+            try client.send(requests)
+        }
+        for (index, client) in clients.enumerated() {
+            let answers = client.readResponses(count: 3)
+            #expect(answers.map(\.body) == (0..<3).map { "\(index * 10 + $0)" }, "connection \(index)")
+            #expect(answers.allSatisfy { $0.status == 200 })
+            if index % 2 == 1 { #expect(client.readsEndOfStream(), "connection \(index) closed after its answer") }
+        }
+        for client in clients { client.closeNow() }
+        expectQuiescent(server, observer)
+    }
+
     @Test("a complete request then a half-close, at every size within 3 bytes of each buffer boundary")
     func halfCloseAtBoundaries() throws {
         let (server, observer) = try hostileServer()

@@ -31,6 +31,10 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     private var watchingWrite = false
     /// A resumption is posted to the loop: the budget ran out with work left.
     private var resumePending = false
+    /// The queued answers wait for the loop to write them at the end of its batch of events.
+    private var writeDeferred = false
+    /// The last read before the deferral found the socket empty: the deferred write then reads no more.
+    private var drainedBeforeDeferral = false
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
@@ -127,14 +131,16 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     // MARK: - The loop
 
     /// Answers, writes and reads until nothing more can be done now or the budget for this wake-up is spent.
-    private func pump() {
+    /// While the loop handles a batch of events the answers stay queued, and the loop calls
+    /// ``writeDeferredOutput()`` once the batch is handled (``EventLoop/deferWrite(_:)`` says why).
+    private func pump(socketDrained initiallyDrained: Bool = false) {
         guard !isClosed else { return }
         var requests = 0
         var bytesRead = 0
         var budgetSpent = false
         /// A read returned less than the buffer holds: the socket is empty for now, and reading again would
         /// only cost an `EAGAIN` system call (epoll, level-triggered, says when more arrives).
-        var socketDrained = false
+        var socketDrained = initiallyDrained
         while !isClosed {
             if machine.phase == .lingering {
                 discardInput()
@@ -150,6 +156,14 @@ final class Connection: EventLoopSource, @unchecked Sendable {
                 continue
             }
             if machine.outputPending && !machine.writeBlocked {
+                if loop.defersWrites {
+                    if !writeDeferred {
+                        writeDeferred = true
+                        drainedBeforeDeferral = socketDrained
+                        loop.deferWrite(self)
+                    }
+                    break
+                }
                 writeOutbound()
                 continue
             }
@@ -172,6 +186,13 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         }
         updateInterest()
         if budgetSpent { resumeSoon() }
+    }
+
+    /// Writes the answers left queued during the loop's batch of events, then goes on as ``pump()`` does.
+    func writeDeferredOutput() {
+        guard writeDeferred else { return }
+        writeDeferred = false
+        pump(socketDrained: drainedBeforeDeferral)
     }
 
     /// Comes back to this connection after the loop has served the others.
