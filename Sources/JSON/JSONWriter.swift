@@ -157,6 +157,8 @@ extension Array where Element == UInt8 {
     /// make twenty such calls each per request.
     @inlinable
     public mutating func appendText(_ text: String) {
+        // Native and small strings are contiguous: their bytes are copied without a copy of the string.
+        if text.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) != nil { return }
         var text = text
         text.withUTF8 { append(contentsOf: $0) }
     }

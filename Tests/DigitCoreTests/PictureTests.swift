@@ -345,6 +345,10 @@ struct PictureTests {
         // Spaces inside the type make it none taken, as they do for the server's choice of thread.
         #expect(ImageFormat(mediaType: "image /png") == nil)
         #expect(ImageFormat(mediaType: "image/png\t") == .png)
+        #expect(ImageFormat(mediaType: " \timage/png") == .png)
+        for notPictures in ["application/json", "", " \t ", "text/plain; image/png"] {
+            #expect(ImageFormat(mediaType: notPictures) == nil, "\(notPictures)")
+        }
         #expect(ImageFormat(mediaType: "IMAGE/X-Portable-Anymap") == .pgm)
         #expect(ImageFormat(mediaType: "image/png" + String(repeating: " ", count: 80) + "x") == nil)
         for other in [

@@ -182,4 +182,19 @@ struct BufferedLogTests {
         }
         close(descriptors[1])
     }
+
+    @Test("a duration is written as the logger writes Double(microseconds) / 1000, whatever its size")
+    func durationText() {
+        var microseconds: [UInt64] = [0, 1, 9, 10, 35, 100, 999, 1000, 1001, 1050, 1200, 12_000, 123_456, 999_999]
+        microseconds += [1_000_000, 86_400_000_000, 999_999_999_999_999, 1_000_000_000_000_000, 1 << 60]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { microseconds.append(UInt64.random(in: 0..<1_000_000_000_000_000, using: &generator)) }
+        for value in microseconds {
+            // Nanoseconds below the microsecond are dropped, as the logger's line drops them.
+            let nanoseconds = value.multipliedReportingOverflow(by: 1000).overflow ? value : value * 1000 + 999
+            #expect(
+                AccessLogObserver.millisecondsText(nanoseconds: nanoseconds)
+                    == "\(Double(nanoseconds / 1000) / 1000)", "\(nanoseconds) ns")
+        }
+    }
 }

@@ -388,4 +388,18 @@ struct HTTPRequestParserTests {
         #expect(
             HTTPHeaders([("Connection", "keep-alive, Upgrade")]).tokens(for: "connection") == ["keep-alive", "upgrade"])
     }
+
+    @Test("names and prefixes compared with ASCII letters in either case, and nothing else")
+    func caseInsensitiveComparison() {
+        #expect(HTTPHeaders.namesMatch("Content-Length", "content-LENGTH"))
+        #expect(!HTTPHeaders.namesMatch("Content-Length", "Content-Lengt"))
+        #expect(!HTTPHeaders.namesMatch("a-b", "a\rb"), "only letters differ by case: '-' | 0x20 is not '\\r' | 0x20")
+        #expect(HTTPHeaders.hasPrefixIgnoringCase("IMAGE/png", "image/"))
+        #expect(HTTPHeaders.hasPrefixIgnoringCase("image/", "image/"))
+        #expect(!HTTPHeaders.hasPrefixIgnoringCase("image", "image/"))
+        #expect(!HTTPHeaders.hasPrefixIgnoringCase("application/json", "image/"))
+        // Not Unicode case folding: a dotted capital I is no i.
+        #expect(!HTTPHeaders.hasPrefixIgnoringCase("\u{130}mage/png", "image/"))
+        #expect(!HTTPHeaders.hasPrefixIgnoringCase("imagE\u{0F}png", "image/"), "0x0F | 0x20 is '/', yet not a letter")
+    }
 }

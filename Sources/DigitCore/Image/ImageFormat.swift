@@ -21,6 +21,9 @@ public enum ImageFormat: String, Sendable, CaseIterable {
     /// on the UTF-8 bytes and gives up at the first byte that is not `image/`: the generic reversed-slice
     /// version it replaces cost 77,000 instructions a request, 40 % of a whole prediction.
     public init?(mediaType: String) {
+        // Nearly every request is JSON: it is told apart by its first byte, before anything is copied.
+        guard let first = mediaType.utf8.first(where: { $0 != 0x20 && $0 != 0x09 }), first | 0x20 == UInt8(ascii: "i")
+        else { return nil }
         let bytes = Array(mediaType.utf8)
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
         let lowercased: (UInt8) -> UInt8 = { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }

@@ -78,12 +78,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     static func namesMatch(_ a: String, _ b: String) -> Bool {
         guard a.utf8.count == b.utf8.count else { return false }
         if a == b { return true }
-        var a = a
-        var b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                guard x.count == y.count else { return false }
-                for index in 0..<x.count {
+        return hasPrefixIgnoringCase(a, b)
+    }
+
+    /// Whether `text` begins with `prefix`, ASCII letters compared in either case (header names, and media
+    /// types such as `image/`): no lower-cased copy is made, and no non-ASCII byte matches but itself.
+    static func hasPrefixIgnoringCase(_ text: String, _ prefix: String) -> Bool {
+        var text = text
+        var prefix = prefix
+        return text.withUTF8 { x in
+            prefix.withUTF8 { y in
+                guard x.count >= y.count else { return false }
+                for index in 0..<y.count {
                     let (p, q) = (x[index], y[index])
                     if p == q { continue }
                     let lower = p | 0x20

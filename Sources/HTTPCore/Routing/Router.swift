@@ -94,8 +94,8 @@ public struct Router: HTTPResponder {
         let method = request.method == "HEAD" ? "GET" : request.method
         switch route.executions[method] ?? .inline {
         case .inlineUnlessContentType(let prefix):
-            let type = request.headers["Content-Type"]?.lowercased() ?? ""
-            return type.hasPrefix(prefix.lowercased()) ? .offloaded : .inline
+            let type = request.headers["Content-Type"] ?? ""
+            return HTTPHeaders.hasPrefixIgnoringCase(type, prefix) ? .offloaded : .inline
         case let execution: return execution
         }
     }
