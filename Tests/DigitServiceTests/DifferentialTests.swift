@@ -248,6 +248,32 @@ struct DifferentialTests {
         "{\"pixels\":null}", "{}", "[]", "null", "", "{\"pixels\":[]}", "{\"image\":[]}",
     ]
 
+    @Test("runs of zeros of every length from 0 to 17, starting anywhere near a row's or the image's ends")
+    func zeroRuns() {
+        let reader = Self.service.served()!.fastReader
+        for start in Array(0..<24) + Array(376..<400) {
+            for length in 0...17 {
+                var values = [String](repeating: "0.5", count: 400)
+                for index in start..<min(400, start + length) { values[index] = "0" }
+                let expected: [Float] = values.map { $0 == "0" ? 0 : 0.5 }
+                let rows = (0..<20).map { "[" + values[($0 * 20)..<($0 * 20 + 20)].joined(separator: ",") + "]" }
+                for text in [
+                    "{\"pixels\":[" + values.joined(separator: ",") + "]}",
+                    "{\"image\":[" + rows.joined(separator: ",") + "]}",
+                ] {
+                    let body = Array(text.utf8)
+                    let fast = reader.singleImage(body)
+                    #expect(fast == expected, "zeros from \(start), \(length) long: \(text.prefix(60))")
+                    #expect(fast == Self.fullPath(body, shape: .pixels))
+                }
+            }
+        }
+        // A zero pixel and its comma, then no pixel: refused by both, as a trailing comma.
+        let short = Array(("{\"pixels\":[" + String(repeating: "0,", count: 399) + "]}").utf8)
+        #expect(reader.singleImage(short) == nil)
+        #expect(Self.fullPath(short, shape: .pixels) == nil)
+    }
+
     @Test("a trailing comma is refused, although JSONSerialization on Linux accepts it")
     func trailingComma() {
         let body = Array(Self.pixels("0", last: "0,").utf8)

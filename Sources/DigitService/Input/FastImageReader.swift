@@ -86,10 +86,11 @@ struct FastImageReader {
             var output = buffer.baseAddress! + start
             var remaining = count
             while remaining > 0 {
-                // Runs of blank paper, "0,0,0,0,0,0,0,0,", are taken 8 pixels at a time (already 0 in `output`).
-                if remaining > 8 && cursor.startsWithEightZeros() {
-                    output += 8
-                    remaining -= 8
+                // Blank paper, "0,", is taken with its comma, 8 or 4 pixels at a time where it runs on (the
+                // floats are already 0 in `output`); never the last pixel, which a "]" must follow.
+                if remaining > 1, let zeros = cursor.zeroPixels(atMost: remaining - 1) {
+                    output += zeros
+                    remaining -= zeros
                     continue
                 }
                 guard let value = cursor.pixel() else { return false }
@@ -149,19 +150,27 @@ private struct FastCursor {
         return index < bytes.count ? bytes[index] : nil
     }
 
-    /// Consumes `0,0,0,0,0,0,0,0,` (8 zero pixels and their commas) if it comes next, with two 8-byte
-    /// comparisons. (A `SIMD16` comparison reads better but compiles to a generic lane-by-lane loop.)
+    /// Consumes the zero pixels and their commas that come next, `0,0,0,0,0,0,0,0,` (8), `0,0,0,0,` (4) or
+    /// `0,` (1), at most `limit` of them, and returns how many; `nil` when the next pixel is no `0,`. Read as
+    /// little-endian integers: one or two 8-byte comparisons instead of a byte at a time. (A `SIMD16`
+    /// comparison reads better but compiles to a generic lane-by-lane loop.)
     @inline(__always)
-    mutating func startsWithEightZeros() -> Bool {
-        guard bytes.count - index >= 16 else { return false }
+    mutating func zeroPixels(atMost limit: Int) -> Int? {
+        let available = bytes.count - index
+        guard available >= 2 else { return nil }
         let raw = UnsafeRawPointer(bytes.baseAddress! + index)
-        // "0,0,0,0," read as a little-endian UInt64.
+        guard raw.loadUnaligned(as: UInt16.self) == 0x2C30 else { return nil }
+        // "0,0,0,0," as a little-endian UInt64.
         let fourZeros: UInt64 = 0x2C30_2C30_2C30_2C30
-        guard raw.loadUnaligned(as: UInt64.self) == fourZeros,
-            raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == fourZeros
-        else { return false }
-        index += 16
-        return true
+        var zeros = 1
+        if limit >= 4 && available >= 8 && raw.loadUnaligned(as: UInt64.self) == fourZeros {
+            zeros = 4
+            if limit >= 8 && available >= 16 && raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == fourZeros {
+                zeros = 8
+            }
+        }
+        index += 2 * zeros
+        return zeros
     }
 
     /// The first non-whitespace byte after the next one (to tell `[[` from `[0`).
@@ -293,7 +302,10 @@ private struct FastCursor {
     /// Whether `byte` can follow a number inside an array: a separator, the end, or whitespace.
     @inline(__always)
     static func endsNumber(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte == 0x20 || byte == 0x0A || byte == 0x0D
-            || byte == 0x09
+        // The six bytes as bits of two masks (tab, LF, CR, space and comma below 64; "]" above), tested
+        // with a shift instead of six comparisons.
+        let low: UInt64 = 1 << 0x09 | 1 << 0x0A | 1 << 0x0D | 1 << 0x20 | 1 << 0x2C
+        let high: UInt64 = 1 << (0x5D - 64)
+        return byte < 64 ? low >> UInt64(byte) & 1 != 0 : byte < 128 && high >> UInt64(byte - 64) & 1 != 0
     }
 }
