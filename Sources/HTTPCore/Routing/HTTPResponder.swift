@@ -4,7 +4,8 @@ public enum HandlerExecution: Sendable, Equatable {
     case inline
     /// On Dispatch's worker threads (the default): a slow or blocking handler stalls nobody else.
     case offloaded
-    /// Inline, unless the request's `Content-Type` begins with `prefix` (letter case ignored): for a route
+    /// Inline, unless the request's `Content-Type` begins with `prefix` (ASCII letters in either case, as
+    /// media types are compared; no other case folding): for a route
     /// whose usual body is cheap to read and whose other bodies are not (`image/` for pictures to decode).
     case inlineUnlessContentType(prefix: String)
 }

@@ -10,8 +10,11 @@ import Synchronization
 ///
 /// Each readiness event runs one bounded loop, ``pump()``: answer the complete requests already buffered,
 /// write what is queued, read what has arrived, repeat; never re-entered (nothing it calls calls back into
-/// it). After `maxRequestsPerWake` requests or `maxBytesPerWake` bytes read it goes back to epoll and
-/// resumes on the next turn, so one pipelining client cannot starve the other connections on its loop.
+/// it). While the loop handles a batch of events the write waits: the pump stops there, and the loop
+/// resumes it once the batch is handled, with what is left of its budget (``EventLoop/deferWrite(_:)``
+/// says why). After `maxRequestsPerWake` requests or `maxBytesPerWake` bytes read, across both parts, it
+/// goes back to epoll and resumes on the next turn, so one pipelining client cannot starve the other
+/// connections on its loop.
 final class Connection: EventLoopSource, @unchecked Sendable {
     let id: Int
     let loop: EventLoop
@@ -31,10 +34,17 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     private var watchingWrite = false
     /// A resumption is posted to the loop: the budget ran out with work left.
     private var resumePending = false
-    /// The queued answers wait for the loop to write them at the end of its batch of events.
-    private var writeDeferred = false
-    /// The last read before the deferral found the socket empty: the deferred write then reads no more.
-    private var drainedBeforeDeferral = false
+    /// What a pump has spent of its wake-up's budget, and whether its last read found the socket empty.
+    private struct PumpBudget {
+        var requests = 0
+        var bytesRead = 0
+        /// A read returned less than the buffer holds: the socket is empty for now, and reading again would
+        /// only cost an `EAGAIN` system call (epoll, level-triggered, says when more arrives).
+        var socketEmpty = false
+    }
+    /// Set while the queued answers wait for the loop to write them at the end of its batch of events,
+    /// with what the pump had spent; the deferred write goes on from there.
+    private var deferredPump: PumpBudget?
 
     private var outbound: [UInt8] = []
     private var outboundOffset = 0
@@ -85,8 +95,10 @@ final class Connection: EventLoopSource, @unchecked Sendable {
         if machine.beginDrain() { close() }
     }
 
-    /// Closes at once, whatever is in progress (the grace period is over). On the loop's thread.
+    /// Closes at once, whatever is in progress (the grace period is over). On the loop's thread. Answers
+    /// still waiting for the loop's end-of-batch write are tried first: the observers have counted them.
     func forceClose() {
+        if deferredPump != nil && machine.outputPending && !machine.writeBlocked { writeOutbound() }
         close()
     }
 
@@ -99,7 +111,8 @@ final class Connection: EventLoopSource, @unchecked Sendable {
             return
         }
         if writable { machine.becameWritable(now: EventLoop.now()) }
-        pump()
+        // A client that made room is awake and reading: its write has no wake-up to save by waiting.
+        pump(mayDeferWrite: !writable)
     }
 
     func tick(now: UInt64) {
@@ -133,48 +146,43 @@ final class Connection: EventLoopSource, @unchecked Sendable {
     /// Answers, writes and reads until nothing more can be done now or the budget for this wake-up is spent.
     /// While the loop handles a batch of events the answers stay queued, and the loop calls
     /// ``writeDeferredOutput()`` once the batch is handled (``EventLoop/deferWrite(_:)`` says why).
-    private func pump(socketDrained initiallyDrained: Bool = false) {
+    private func pump(resuming spent: PumpBudget = PumpBudget(), mayDeferWrite: Bool = true) {
         guard !isClosed else { return }
-        var requests = 0
-        var bytesRead = 0
+        var spent = spent
         var budgetSpent = false
-        /// A read returned less than the buffer holds: the socket is empty for now, and reading again would
-        /// only cost an `EAGAIN` system call (epoll, level-triggered, says when more arrives).
-        var socketDrained = initiallyDrained
         while !isClosed {
             if machine.phase == .lingering {
                 discardInput()
                 break
             }
             if !parserNeedsMore && machine.mayAnswerRequest && outbound.count - outboundOffset < Self.maxQueuedOutput {
-                guard requests < Self.maxRequestsPerWake else {
+                guard spent.requests < Self.maxRequestsPerWake else {
                     budgetSpent = true
                     break
                 }
-                requests += 1
+                spent.requests += 1
                 answerNextRequest()
                 continue
             }
             if machine.outputPending && !machine.writeBlocked {
-                if loop.defersWrites {
-                    if !writeDeferred {
-                        writeDeferred = true
-                        drainedBeforeDeferral = socketDrained
-                        loop.deferWrite(self)
-                    }
-                    break
+                if mayDeferWrite && loop.defersWrites {
+                    // The loop lists it once and resumes this pump after the batch; interest is left as
+                    // it is until then.
+                    if deferredPump == nil { loop.deferWrite(self) }
+                    deferredPump = spent
+                    return
                 }
                 writeOutbound()
                 continue
             }
-            if parserNeedsMore && machine.wantsRead && !socketDrained {
-                guard bytesRead < Self.maxBytesPerWake else {
+            if parserNeedsMore && machine.wantsRead && !spent.socketEmpty {
+                guard spent.bytesRead < Self.maxBytesPerWake else {
                     budgetSpent = true
                     break
                 }
                 guard let count = readInput() else { break }
-                bytesRead += count
-                socketDrained = count > 0 && count < loop.readBuffer.count
+                spent.bytesRead += count
+                spent.socketEmpty = count > 0 && count < loop.readBuffer.count
                 continue
             }
             break
@@ -190,9 +198,9 @@ final class Connection: EventLoopSource, @unchecked Sendable {
 
     /// Writes the answers left queued during the loop's batch of events, then goes on as ``pump()`` does.
     func writeDeferredOutput() {
-        guard writeDeferred else { return }
-        writeDeferred = false
-        pump(socketDrained: drainedBeforeDeferral)
+        guard let spent = deferredPump else { return }
+        deferredPump = nil
+        pump(resuming: spent, mayDeferWrite: false)
     }
 
     /// Comes back to this connection after the loop has served the others.

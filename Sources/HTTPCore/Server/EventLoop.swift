@@ -154,21 +154,29 @@ final class EventLoop: @unchecked Sendable {
     /// finds the peer asleep pays for waking it; answers written one by one, with a request's work between
     /// them, woke the client once per answer (wrk slept 17,000 times a second, and the wake-ups took 15 %
     /// of the loop's time). Written back to back, the first answer wakes the client and the others arrive
-    /// while it is still busy. An answer waits at most for the rest of its batch, `maxDeferredWrites`
-    /// connections at most.
+    /// while it is still busy. At most `maxDeferredWrites` connections wait: the loop writes them as soon
+    /// as that many are listed, between two events or two posted tasks.
     func deferWrite(_ connection: Connection) {
         deferredWrites.append(connection)
     }
 
-    /// Writes the answers deferred in this batch, in the order they were queued.
-    private func writeDeferred() {
+    /// Writes the connections listed so far, in the order they were listed, and stops deferring until the
+    /// caller starts again. Nothing is listed meanwhile (writes are not deferred during it); the loop only
+    /// guards against a connection that would be.
+    private func flushDeferredWrites() {
         defersWrites = false
-        guard !deferredWrites.isEmpty else { return }
-        var waiting: [Connection] = []
-        swap(&waiting, &deferredWrites)
-        for connection in waiting { connection.writeDeferredOutput() }
-        waiting.removeAll(keepingCapacity: true)
-        swap(&waiting, &deferredWrites)
+        while !deferredWrites.isEmpty {
+            var waiting: [Connection] = []
+            swap(&waiting, &deferredWrites)
+            for connection in waiting { connection.writeDeferredOutput() }
+        }
+    }
+
+    /// Writes the listed connections once `maxDeferredWrites` wait, and goes on deferring.
+    private func flushDeferredWritesIfFull() {
+        guard deferredWrites.count >= Self.maxDeferredWrites else { return }
+        flushDeferredWrites()
+        defersWrites = true
     }
 
     // MARK: - The loop
@@ -188,10 +196,7 @@ final class EventLoop: @unchecked Sendable {
             }
             defersWrites = true
             for position in 0..<Int(count) {
-                if deferredWrites.count >= Self.maxDeferredWrites {
-                    writeDeferred()
-                    defersWrites = true
-                }
+                flushDeferredWritesIfFull()
                 let event = events[position]
                 let token = event.data.u64
                 if token == 0 {
@@ -206,7 +211,7 @@ final class EventLoop: @unchecked Sendable {
                     writable: flags & EPOLLOUT.rawValue != 0,
                     hangUp: flags & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0)
             }
-            writeDeferred()
+            flushDeferredWrites()
             let after = Self.now()
             if after >= nextTick {
                 nextTick = after + tickInterval
@@ -225,7 +230,11 @@ final class EventLoop: @unchecked Sendable {
             tasks.removeAll(keepingCapacity: true)
             return taken
         }
-        for task in tasks { task() }
+        for task in tasks {
+            task()
+            // Answers from the worker pool come back as tasks, any number in one wake-up.
+            if defersWrites { flushDeferredWritesIfFull() }
+        }
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

@@ -121,33 +121,41 @@ extension AccessLogObserver {
         let status = String(exchange.status)
         let duration = Self.millisecondsText(nanoseconds: exchange.durationNanoseconds)
         let bytesText = String(exchange.bodyBytes)
-        output.appendFormatted(immediately: false) { bytes in
-            BufferedLogOutput.writeLine(
-                timestamp: timestamp, level: .info, label: label, source: Self.source, into: &bytes,
-                metadata: { bytes in
-                    for (key, header) in fieldOrder {
-                        let value: String?
-                        if let header {
-                            value = exchange.responseHeaders[loggedHeaders[header].header]
-                        } else {
-                            switch key {
-                            case "bytes": value = bytesText
-                            case "duration_ms": value = duration
-                            case "request_id": value = exchange.requestID
-                            case "status": value = status
-                            default: preconditionFailure("a fixed access-log key without a value: \(key)")
+        // The logged headers' values, looked up before the output's lock (which every loop shares), in
+        // scratch space rather than an array allocated per line.
+        withUnsafeTemporaryAllocation(of: String?.self, capacity: loggedHeaders.count) { headerValues in
+            for (index, logged) in loggedHeaders.enumerated() {
+                (headerValues.baseAddress! + index).initialize(to: exchange.responseHeaders[logged.header])
+            }
+            defer { headerValues.baseAddress?.deinitialize(count: loggedHeaders.count) }
+            output.appendFormatted(immediately: false) { bytes in
+                BufferedLogOutput.writeLine(
+                    timestamp: timestamp, level: .info, label: label, source: Self.source, into: &bytes,
+                    metadata: { bytes in
+                        for (key, headerIndex) in fieldOrder {
+                            let value: String?
+                            if let headerIndex {
+                                value = headerValues[headerIndex]
+                            } else {
+                                switch key {
+                                case "bytes": value = bytesText
+                                case "duration_ms": value = duration
+                                case "request_id": value = exchange.requestID
+                                case "status": value = status
+                                default: preconditionFailure("a fixed access-log key without a value: \(key)")
+                                }
                             }
+                            if let value { BufferedLogOutput.addField(key, value, into: &bytes) }
                         }
-                        if let value { BufferedLogOutput.addField(key, value, into: &bytes) }
-                    }
-                },
-                message: { bytes in
-                    bytes.appendText(exchange.head?.method ?? "-")
-                    bytes.appendText(" ")
-                    bytes.appendText(exchange.head?.path ?? "-")
-                    bytes.appendText(" ")
-                    bytes.appendText(status)
-                })
+                    },
+                    message: { bytes in
+                        bytes.appendText(exchange.head?.method ?? "-")
+                        bytes.appendText(" ")
+                        bytes.appendText(exchange.head?.path ?? "-")
+                        bytes.appendText(" ")
+                        bytes.appendText(status)
+                    })
+            }
         }
     }
 }
