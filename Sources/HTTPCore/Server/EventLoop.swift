@@ -44,6 +44,8 @@ final class EventLoop: @unchecked Sendable {
     /// listed in `deferredWrites`, to be written together once the batch is handled (``deferWrite(_:)``).
     private(set) var defersWrites = false
     private var deferredWrites: [Connection] = []
+    /// The list being written; the two lists swap, so that neither is allocated again for every batch.
+    private var writingDeferred: [Connection] = []
     /// At most this many connections wait for their answers to be written, however large the batch.
     static let maxDeferredWrites = 16
     private let finished = DispatchSemaphore(value: 0)
@@ -166,9 +168,9 @@ final class EventLoop: @unchecked Sendable {
     private func flushDeferredWrites() {
         defersWrites = false
         while !deferredWrites.isEmpty {
-            var waiting: [Connection] = []
-            swap(&waiting, &deferredWrites)
-            for connection in waiting { connection.writeDeferredOutput() }
+            swap(&writingDeferred, &deferredWrites)
+            for connection in writingDeferred { connection.writeDeferredOutput() }
+            writingDeferred.removeAll(keepingCapacity: true)
         }
     }
 
